@@ -1,0 +1,1 @@
+"""Cluster profiles and deployments: local, local GPU, SSH, Kubernetes, Slurm, Dask Gateway."""

@@ -1,0 +1,217 @@
+"""The :class:`Cluster` that :func:`workbench.start_cluster` returns.
+
+It wraps the engine's own deployment object (``LocalCluster``, ``LocalCUDACluster``,
+``SSHCluster``, ``KubeCluster``, ``SLURMCluster``, ``GatewayCluster``) and keeps its manners:
+``get_client()``, ``scale()``, ``adapt()``, ``close()`` and ``with`` blocks. What it adds is the
+profile it came from, one connected client, and reprs that show workers, GPUs and TLS.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from dask.utils import format_bytes
+from distributed import Client, Security
+
+from workbench.clusters.profiles import Profile
+
+logger = logging.getLogger("workbench")
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker as the scheduler sees it."""
+
+    name: str
+    address: str
+    host: str
+    threads: int
+    memory_limit: int
+    gpu_name: str | None = None
+    gpu_memory: int | None = None
+
+
+def workers_of(client: Client) -> list[WorkerInfo]:
+    """Return the workers of ``client``'s scheduler, sorted by name."""
+    info = client.scheduler_info(n_workers=-1)
+    out = []
+    for addr, w in info.get("workers", {}).items():
+        gpu = w.get("gpu") or {}
+        out.append(
+            WorkerInfo(
+                name=str(w.get("name", addr)),
+                address=addr,
+                host=str(w.get("host", "")),
+                threads=int(w.get("nthreads", 0)),
+                memory_limit=int(w.get("memory_limit") or 0),
+                gpu_name=gpu.get("name"),
+                gpu_memory=gpu.get("memory-total"),
+            )
+        )
+    return sorted(out, key=lambda w: (w.host, w.name))
+
+
+class Cluster:
+    """A running Dask cluster started from a profile, with a connected client.
+
+    Use it like distributed's clusters: ``with wb.start_cluster() as cluster: ...``, or call
+    :meth:`close` when done. ``cluster.deployment`` is the engine's own object for anything
+    this class does not forward.
+
+    Parameters
+    ----------
+    deployment
+        The distributed / dask-cuda / dask-jobqueue / ... cluster object.
+    profile
+        The profile it was started from (options after overrides).
+    security
+        The TLS settings, or ``None`` for plain TCP.
+    plugins
+        Worker plugins to register on every worker once connected.
+    """
+
+    def __init__(
+        self,
+        deployment: Any,
+        profile: Profile,
+        security: Security | None = None,
+        plugins: list[Any] | None = None,
+    ):
+        self.deployment = deployment
+        self.profile = profile
+        self.security = security
+        self._client: Client | None = None
+        self._closed = False
+        self._plugins = list(plugins or [])
+
+    # --- distributed's Cluster manners -------------------------------------------------
+    @property
+    def scheduler_address(self) -> str:
+        """The scheduler's address (``tcp://`` or ``tls://``)."""
+        return str(self.deployment.scheduler_address)
+
+    @property
+    def dashboard_link(self) -> str:
+        """The URL of the Dask dashboard, or ``""`` when there is none."""
+        try:
+            return str(self.deployment.dashboard_link or "")
+        except Exception:  # a closed deployment has no scheduler info
+            return ""
+
+    @property
+    def tls(self) -> bool:
+        """Whether scheduler, worker and client traffic is encrypted with TLS."""
+        return self.scheduler_address.startswith("tls://")
+
+    @property
+    def name(self) -> str:
+        """The profile's name."""
+        return self.profile.name
+
+    @property
+    def status(self) -> str:
+        """``running`` or ``closed``."""
+        return "closed" if self._closed else "running"
+
+    def get_client(self) -> Client:
+        """Return the cluster's client, connecting it (and making it current) on first use."""
+        if self._closed:
+            raise RuntimeError(f"cluster {self.name!r} is closed; start a new one")
+        if self._client is None or self._client.status in ("closed", "closing"):
+            kwargs: dict[str, Any] = {}
+            if self.security is not None:
+                kwargs["security"] = self.security
+            client = self.deployment.get_client() if self.profile.kind == "gateway" else None
+            if client is None:
+                client = Client(self.deployment, set_as_default=True, **kwargs)
+            for plugin in self._plugins:
+                client.register_plugin(plugin)
+            self._client = client
+        return self._client
+
+    def scale(self, n: int | None = None, **kwargs: Any) -> None:
+        """Ask the deployment for ``n`` workers (see the deployment's ``scale``)."""
+        if n is not None:
+            kwargs["n"] = n
+        self.deployment.scale(**kwargs)
+
+    def adapt(self, minimum: int | None = None, maximum: int | None = None, **kwargs: Any) -> Any:
+        """Scale between ``minimum`` and ``maximum`` workers with the load."""
+        if minimum is not None:
+            kwargs["minimum"] = minimum
+        if maximum is not None:
+            kwargs["maximum"] = maximum
+        if "minimum" in kwargs and "maximum" in kwargs and kwargs["minimum"] > kwargs["maximum"]:
+            raise ValueError(
+                f"adapt(minimum={kwargs['minimum']}, maximum={kwargs['maximum']}): "
+                "minimum must not exceed maximum"
+            )
+        return self.deployment.adapt(**kwargs)
+
+    def wait_for_workers(self, n: int = 1, timeout: float | None = None) -> None:
+        """Block until at least ``n`` workers are connected."""
+        self.get_client().wait_for_workers(n, timeout=timeout)
+
+    def workers(self) -> list[WorkerInfo]:
+        """The connected workers, with threads, memory and GPUs."""
+        return workers_of(self.get_client())
+
+    def close(self, timeout: float | None = None) -> None:
+        """Close the client, then the deployment; calling it twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.profile.kind == "gateway":
+            self.deployment.shutdown()
+        self.deployment.close(**({"timeout": timeout} if timeout is not None else {}))
+        logger.debug("closed cluster %r", self.name)
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reprs -------------------------------------------------------------------------
+    def _summary(self) -> dict[str, Any]:
+        if self._closed:
+            return {"workers": [], "closed": True}
+        try:
+            workers = self.workers()
+        except Exception as err:  # the scheduler went away
+            return {"workers": [], "error": str(err)}
+        return {"workers": workers}
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return f"<workbench.Cluster {self.name!r} ({self.profile.kind}): closed>"
+        ws = self._summary()["workers"]
+        gpus = sum(1 for w in ws if w.gpu_name)
+        return (
+            f"<workbench.Cluster {self.name!r} ({self.profile.kind}): {self.scheduler_address}, "
+            f"workers={len(ws)}, threads={sum(w.threads for w in ws)}, "
+            f"memory={format_bytes(sum(w.memory_limit for w in ws))}, gpus={gpus}, "
+            f"tls={'on' if self.tls else 'off'}, dashboard={self.dashboard_link or 'none'}>"
+        )
+
+    def _repr_html_(self) -> str:
+        from workbench.display import render
+
+        summary = self._summary()
+        ws = summary["workers"]
+        return render(
+            "cluster.html.j2",
+            cluster=self,
+            workers=ws,
+            closed=summary.get("closed", False),
+            error=summary.get("error"),
+            threads=sum(w.threads for w in ws),
+            memory=sum(w.memory_limit for w in ws),
+            gpus=[w for w in ws if w.gpu_name],
+            format_bytes=format_bytes,
+        )

@@ -1,0 +1,210 @@
+"""Local deployments: distributed's ``LocalCluster`` and dask-cuda's ``LocalCUDACluster``.
+
+Both are the engine's own classes, configured: the workbench picks a layout for the machine,
+binds to localhost, adds TLS and the idle timeout, and falls back from an RMM pool to CuPy's
+asynchronous allocator where RMM is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+from functools import cache
+from typing import Any
+
+from distributed import LocalCluster, Nanny, Security, Worker
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from workbench import config
+from workbench.clusters.guard import check_main_guard
+from workbench.clusters.profiles import Profile
+from workbench.errors import GPUUnavailableError, MissingDependencyError, ProfileError
+from workbench.hardware import detect_gpus, hardware
+
+logger = logging.getLogger("workbench")
+
+#: Cores per worker process on CPU machines. XGBoost's histogram method scales with threads
+#: inside one process; more processes add allreduce traffic and copies. See
+#: clusters/local-cpu.yaml and benchmarks/cluster_layout.py for the measurement.
+CORES_PER_WORKER = 8
+
+
+def _params(*classes: Any) -> set[str]:
+    names: set[str] = set()
+    for cls in classes:
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self":
+                names.add(p.name)
+    return names
+
+
+@cache
+def local_options() -> frozenset[str]:
+    """Options a ``local`` profile may set: LocalCluster's, the Nanny's and the Worker's."""
+    return frozenset(_params(LocalCluster, Nanny, Worker) - {"loop", "start", "ip", "asynchronous"})
+
+
+@cache
+def cuda_options() -> frozenset[str]:
+    """Options a ``local-cuda`` profile may set: LocalCUDACluster's plus the local ones."""
+    from dask_cuda import LocalCUDACluster
+
+    return frozenset(_params(LocalCUDACluster) | local_options())
+
+
+def cpu_layout(cores: int) -> tuple[int, int]:
+    """Return ``(n_workers, threads_per_worker)`` for a CPU machine with ``cores`` cores.
+
+    One worker per :data:`CORES_PER_WORKER` cores (at least one), the cores shared evenly.
+    """
+    workers = max(1, cores // CORES_PER_WORKER)
+    return workers, max(1, cores // workers)
+
+
+def check_options(profile: Profile, valid: frozenset[str]) -> None:
+    """Raise :class:`ProfileError` for an option the deployment class does not take."""
+    unknown = sorted(set(profile.options) - valid)
+    if unknown:
+        from difflib import get_close_matches
+
+        name = unknown[0]
+        close = get_close_matches(name, sorted(valid), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ProfileError(
+            f"unknown option {name!r} for profile {profile.name!r} (kind {profile.kind}, "
+            f"{profile.where('options.' + name)}).{hint} Valid options: {', '.join(sorted(valid))}"
+        )
+
+
+def has_dask_cuda() -> bool:
+    """Whether dask-cuda is importable (without importing it)."""
+    try:
+        return importlib.util.find_spec("dask_cuda") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def gpu_readiness() -> tuple[bool, str]:
+    """Return whether a GPU cluster can start here, and the reason when it cannot."""
+    gpus, note = detect_gpus()
+    problems = []
+    if not gpus:
+        problems.append(f"no GPU is visible ({note})")
+    if not has_dask_cuda():
+        problems.append("dask-cuda is not installed (pip install 'workbench[gpu]')")
+    return (not problems), "; ".join(problems)
+
+
+def _common_kwargs(
+    opts: dict[str, Any],
+    *,
+    security: Security | None,
+    dashboard_address: str,
+    idle_timeout: Any,
+) -> dict[str, Any]:
+    opts.setdefault("host", config.get("cluster.host"))
+    opts["dashboard_address"] = dashboard_address
+    if security is not None:
+        opts["security"] = security
+        opts["protocol"] = "tls://"
+    if idle_timeout is not None:
+        opts["scheduler_kwargs"] = {**(opts.get("scheduler_kwargs") or {}), "idle_timeout": idle_timeout}
+    opts.setdefault("silence_logs", logging.ERROR)
+    return opts
+
+
+def start_local(
+    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
+) -> tuple[LocalCluster, list[WorkerPlugin]]:
+    """Start a ``LocalCluster`` for a ``local`` profile.
+
+    ``n_workers``/``threads_per_worker`` may be ``auto`` (or missing): the layout then comes
+    from :func:`cpu_layout` for the cores this process may use.
+
+    Returns
+    -------
+    cluster, plugins
+        The deployment, and the worker plugins to register once a client is connected.
+    """
+    check_options(profile, local_options())
+    opts = dict(profile.options)
+    auto_workers, auto_threads = cpu_layout(hardware().cpu_count)
+    if opts.get("n_workers", "auto") == "auto":
+        opts["n_workers"] = auto_workers
+    if opts.get("threads_per_worker", "auto") == "auto":
+        opts["threads_per_worker"] = auto_threads
+    for key in ("n_workers", "threads_per_worker"):
+        if not isinstance(opts[key], int) or isinstance(opts[key], bool) or opts[key] < 0:
+            raise ProfileError(
+                f"{key}={opts[key]!r} in profile {profile.name!r} must be a whole number "
+                f"or 'auto' ({profile.where('options.' + key)})"
+            )
+    if opts.get("processes", True):
+        check_main_guard("a LocalCluster with worker processes")
+    kwargs = _common_kwargs(
+        opts, security=security, dashboard_address=dashboard_address, idle_timeout=idle_timeout
+    )
+    return LocalCluster(**kwargs), []
+
+
+class CuPyAsyncAllocator(WorkerPlugin):
+    """Make CuPy allocate through CUDA's stream-ordered allocator (``cudaMallocAsync``).
+
+    The fallback where an RMM pool was asked for and RMM is not installed: it still avoids a
+    ``cudaMalloc`` per array, without the pool.
+    """
+
+    name = "workbench-cupy-async-allocator"
+
+    def setup(self, worker: Worker) -> None:
+        """Set CuPy's allocator on the worker's GPU."""
+        import cupy
+
+        cupy.cuda.set_allocator(cupy.cuda.MemoryAsyncPool().malloc)
+
+
+def start_local_cuda(
+    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
+) -> tuple[Any, list[WorkerPlugin]]:
+    """Start a dask-cuda ``LocalCUDACluster`` for a ``local-cuda`` profile.
+
+    Raises
+    ------
+    MissingDependencyError
+        When dask-cuda is not installed (with the extra that installs it).
+    GPUUnavailableError
+        When no GPU is visible (with the reason NVML gave).
+    """
+    if not has_dask_cuda():
+        gpus, note = detect_gpus()
+        seen = f"{len(gpus)} GPU(s) visible" if gpus else f"also, no GPU is visible: {note}"
+        raise MissingDependencyError(
+            f"profile {profile.name!r} needs dask-cuda, which is not installed ({seen}). "
+            "Install the GPU extra: pip install 'workbench[gpu]'; or use start_cluster('local-cpu')."
+        )
+    gpus, note = detect_gpus()
+    if not gpus:
+        raise GPUUnavailableError(
+            f"profile {profile.name!r} needs an NVIDIA GPU, but none is visible: {note}. "
+            "Use start_cluster() (it falls back to CPU) or start_cluster('local-cpu')."
+        )
+    check_options(profile, cuda_options())
+    check_main_guard("a LocalCUDACluster")
+    from dask_cuda import LocalCUDACluster
+
+    opts = dict(profile.options)
+    plugin = None
+    wants_rmm = any(opts.get(k) for k in ("rmm_pool_size", "rmm_async", "rmm_managed_memory"))
+    if wants_rmm and importlib.util.find_spec("rmm") is None:
+        for key in [k for k in opts if k.startswith("rmm_")]:
+            opts.pop(key)
+        plugin = CuPyAsyncAllocator()
+        logger.info(
+            "RMM is not installed, so there is no RMM pool: each GPU worker uses CuPy's "
+            "asynchronous allocator (cudaMallocAsync) instead. pip install rmm-cu12 for the pool."
+        )
+    kwargs = _common_kwargs(
+        opts, security=security, dashboard_address=dashboard_address, idle_timeout=idle_timeout
+    )
+    return LocalCUDACluster(**kwargs), ([plugin] if plugin is not None else [])

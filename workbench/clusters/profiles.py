@@ -1,0 +1,339 @@
+"""Cluster profiles: YAML files that name a deployment kind and its options.
+
+Built-in profiles live in the project's ``clusters/`` folder (installed as package data); the
+user's own live in ``~/.config/workbench/clusters`` or the folder named by the config key
+``workbench.profiles.path`` (environment variable ``DASK_WORKBENCH__PROFILES__PATH``). A user
+profile with the same name as a built-in one replaces it.
+
+A profile file looks like::
+
+    kind: local                 # local, local-cuda, auto, ssh, kubernetes, slurm, gateway
+    description: One line shown by wb.profiles().
+    options: {n_workers: 2}     # passed to the deployment class, checked against its signature
+    security: {tls: false}      # tls: true needs ca_file, cert_file, key_file on remote kinds
+    dashboard: {address: "127.0.0.1:0"}
+    adapt: {minimum: 1, maximum: 4}   # optional adaptive scaling
+    idle_timeout: 1h            # optional: the scheduler closes after this long idle
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench import config
+from workbench.errors import ProfileError
+
+#: Deployment kinds a profile may name, with a line on what each one starts.
+KINDS: dict[str, str] = {
+    "auto": "the 'gpu' profile where GPUs and dask-cuda are present, else the 'cpu' profile",
+    "local": "distributed.LocalCluster on this machine",
+    "local-cuda": "dask_cuda.LocalCUDACluster, one worker per visible GPU",
+    "ssh": "distributed.SSHCluster over SSH hosts",
+    "kubernetes": "dask_kubernetes.operator.KubeCluster (the Dask operator)",
+    "slurm": "dask_jobqueue.SLURMCluster (Slurm batch jobs)",
+    "gateway": "dask_gateway.GatewayCluster on a Dask Gateway server",
+}
+
+#: Kinds that run on other machines; they require TLS unless the profile says otherwise.
+REMOTE_KINDS = frozenset({"ssh", "kubernetes", "slurm", "gateway"})
+
+_TOP_KEYS = {
+    "kind": "deployment kind",
+    "description": "one-line description",
+    "options": "options of the deployment class",
+    "security": "TLS settings: tls, ca_file, cert_file, key_file",
+    "dashboard": "dashboard settings: address",
+    "adapt": "adaptive scaling: minimum, maximum",
+    "idle_timeout": "close the scheduler after this long idle",
+    "gpu": "(kind auto) the profile to use when GPUs are present",
+    "cpu": "(kind auto) the profile to use without GPUs",
+}
+_SECURITY_KEYS = {"tls", "ca_file", "cert_file", "key_file", "client_cert_file", "client_key_file"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A cluster profile read from a YAML file.
+
+    Attributes
+    ----------
+    name
+        The file name without ``.yaml``.
+    kind
+        The deployment kind, one of :data:`KINDS`.
+    description
+        A one-line description.
+    options
+        Options for the deployment class.
+    security
+        TLS settings (``tls``, ``ca_file``, ``cert_file``, ``key_file``), paths resolved.
+    dashboard
+        Dashboard settings (``address``).
+    adapt
+        Adaptive scaling bounds (``minimum``, ``maximum``), or empty.
+    idle_timeout
+        Idle timeout of the scheduler, or ``None``.
+    extra
+        The ``gpu``/``cpu`` profile names of an ``auto`` profile.
+    path
+        The file it came from.
+    lines
+        Line numbers (1-based) of the keys in the file, for error messages.
+    """
+
+    name: str
+    kind: str
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    security: dict[str, Any] = field(default_factory=dict)
+    dashboard: dict[str, Any] = field(default_factory=dict)
+    adapt: dict[str, Any] = field(default_factory=dict)
+    idle_timeout: str | float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+    lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the deployment runs on other machines."""
+        return self.kind in REMOTE_KINDS
+
+    @property
+    def tls(self) -> bool:
+        """Whether the profile asks for TLS (remote kinds ask for it unless told otherwise)."""
+        return bool(self.security.get("tls", self.remote))
+
+    def where(self, key: str) -> str:
+        """Return ``"file:line"`` for an option or top-level key, for error messages."""
+        if self.path is None:
+            return f"profile {self.name!r}"
+        line = self.lines.get(key)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Profile:
+        """Return a copy whose options are updated by ``overrides`` (keyword arguments win)."""
+        return replace(self, options={**self.options, **overrides})
+
+
+def builtin_dir() -> Path:
+    """Return the folder of the built-in profiles (``clusters/`` of a checkout, or package data)."""
+    checkout = Path(__file__).resolve().parents[2] / "clusters"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("workbench._profiles")))
+
+
+def user_dir() -> Path:
+    """Return the user's profile folder from ``workbench.profiles.path``."""
+    return Path(os.path.expandvars(str(config.get("profiles.path")))).expanduser()
+
+
+def _line_numbers(text: str) -> dict[str, int]:
+    """Map each top-level key and each ``options`` key to its 1-based line in ``text``."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, value_node in node.value:
+        lines[str(key_node.value)] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.MappingNode):
+            for sub_key, _ in value_node.value:
+                lines.setdefault(f"{key_node.value}.{sub_key.value}", sub_key.start_mark.line + 1)
+    return lines
+
+
+def _require_mapping(value: Any, key: str, path: Path, lines: dict[str, int]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        line = lines.get(key, "?")
+        raise ProfileError(
+            f"{path}:{line}: '{key}' must be a mapping of names to values, "
+            f"not {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _resolve_path(value: Any, base: Path) -> str:
+    p = Path(os.path.expandvars(str(value))).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> Profile:
+    """Read and check one profile file.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    name
+        The profile's name; defaults to the file name without its suffix.
+
+    Raises
+    ------
+    ProfileError
+        When the file is not valid YAML (file and line named), is not a mapping, names an
+        unknown kind or key, or has a value of the wrong type.
+    """
+    path = Path(path)
+    name = name or path.stem
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ProfileError(f"cannot read profile {name!r} from {path}: {err}") from err
+    try:
+        data = yaml.safe_load(text)
+        lines = _line_numbers(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ProfileError(
+            f"{where}: profile {name!r} is not valid YAML ({problem}); fix the file or remove it"
+        ) from None
+    if not isinstance(data, dict):
+        raise ProfileError(
+            f"{path}:1: profile {name!r} must be a YAML mapping with at least 'kind:', "
+            f"not {type(data).__name__}"
+        )
+    unknown = sorted(set(data) - set(_TOP_KEYS))
+    if unknown:
+        key = unknown[0]
+        valid = ", ".join(sorted(_TOP_KEYS))
+        raise ProfileError(f"{path}:{lines.get(key, '?')}: unknown key {key!r}; valid keys: {valid}")
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ProfileError(
+            f"{path}:{lines.get('kind', 1)}: profile {name!r} has kind {kind!r}; "
+            f"use one of: {', '.join(KINDS)}"
+        )
+    security = _require_mapping(data.get("security"), "security", path, lines)
+    bad = sorted(set(security) - _SECURITY_KEYS)
+    if bad:
+        raise ProfileError(
+            f"{path}:{lines.get('security.' + bad[0], '?')}: unknown security key {bad[0]!r}; "
+            f"valid keys: {', '.join(sorted(_SECURITY_KEYS))}"
+        )
+    if "tls" in security and not isinstance(security["tls"], bool):
+        raise ProfileError(
+            f"{path}:{lines.get('security.tls', '?')}: security.tls must be true or false, "
+            f"not {security['tls']!r}"
+        )
+    security = {
+        k: (_resolve_path(v, path.parent) if k.endswith("_file") and v is not None else v)
+        for k, v in security.items()
+    }
+    extra = {k: str(data[k]) for k in ("gpu", "cpu") if k in data}
+    if kind == "auto" and set(extra) != {"gpu", "cpu"}:
+        raise ProfileError(
+            f"{path}:{lines.get('kind', 1)}: kind 'auto' needs both 'gpu:' and 'cpu:' profile names"
+        )
+    adapt = _require_mapping(data.get("adapt"), "adapt", path, lines)
+    bad = sorted(set(adapt) - {"minimum", "maximum"})
+    if bad:
+        raise ProfileError(
+            f"{path}:{lines.get('adapt.' + bad[0], '?')}: unknown adapt key {bad[0]!r}; "
+            "valid keys: minimum, maximum"
+        )
+    return Profile(
+        name=name,
+        kind=kind,
+        description=str(data.get("description") or "").strip(),
+        options=_require_mapping(data.get("options"), "options", path, lines),
+        security=security,
+        dashboard=_require_mapping(data.get("dashboard"), "dashboard", path, lines),
+        adapt=adapt,
+        idle_timeout=data.get("idle_timeout"),
+        extra=extra,
+        path=path,
+        lines=lines,
+    )
+
+
+def _profile_files() -> dict[str, Path]:
+    """Map each profile name to its file; user profiles replace built-in ones."""
+    files: dict[str, Path] = {}
+    for folder in (builtin_dir(), user_dir()):
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+                files[f.stem] = f
+    return files
+
+
+class Profiles(Mapping[str, Profile]):
+    """The available profiles by name, with a text and an HTML table for notebooks."""
+
+    def __init__(self, profiles: dict[str, Profile], errors: dict[str, str] | None = None):
+        self._profiles = dict(sorted(profiles.items()))
+        self.errors = dict(errors or {})
+
+    def __getitem__(self, name: str) -> Profile:
+        return self._profiles[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._profiles)
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def __repr__(self) -> str:
+        width = max((len(n) for n in self._profiles), default=4)
+        rows = [f"{'name':<{width}}  {'kind':<10}  tls    description"]
+        for p in self._profiles.values():
+            rows.append(f"{p.name:<{width}}  {p.kind:<10}  {p.tls!s:<5}  {p.description}")
+        rows += [f"{n:<{width}}  (invalid)   {msg}" for n, msg in self.errors.items()]
+        return "\n".join(rows)
+
+    def _repr_html_(self) -> str:
+        from workbench.display import render
+
+        return render("profiles.html.j2", profiles=self._profiles.values(), errors=self.errors)
+
+
+def profiles() -> Profiles:
+    """List the cluster profiles that :func:`workbench.start_cluster` can start.
+
+    Returns
+    -------
+    Profiles
+        A read-only mapping of name to :class:`Profile`; invalid files are listed in
+        ``.errors`` with the reason instead of raising, so one broken file hides nothing else.
+    """
+    good: dict[str, Profile] = {}
+    bad: dict[str, str] = {}
+    for name, path in _profile_files().items():
+        try:
+            good[name] = load_profile_file(path, name)
+        except ProfileError as err:
+            bad[name] = str(err)
+    return Profiles(good, bad)
+
+
+def get_profile(name: str | os.PathLike[str]) -> Profile:
+    """Return the profile called ``name``, or read it from a path to a YAML file.
+
+    Raises
+    ------
+    ProfileError
+        When there is no such profile (the known ones are listed) or the file is invalid.
+    """
+    text = os.fspath(name)
+    if text.endswith((".yaml", ".yml")) or os.sep in text:
+        if not Path(text).is_file():
+            raise ProfileError(f"profile file {text} does not exist")
+        return load_profile_file(text)
+    files = _profile_files()
+    if text not in files:
+        known = ", ".join(sorted(files)) or "(none)"
+        raise ProfileError(
+            f"unknown cluster profile {text!r}; known profiles: {known}. "
+            f"Add your own as {user_dir() / (text + '.yaml')}"
+        )
+    return load_profile_file(files[text], text)

@@ -1,0 +1,1 @@
+"""Remote deployments (filled in below)."""

@@ -1,0 +1,151 @@
+"""``start_cluster``: a profile in, a running :class:`~workbench.clusters.cluster.Cluster` out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from workbench import config
+from workbench.clusters.cluster import Cluster
+from workbench.clusters.local import gpu_readiness, start_local, start_local_cuda
+from workbench.clusters.profiles import Profile, get_profile
+from workbench.clusters.security import security_for_profile
+from workbench.errors import ProfileError
+
+logger = logging.getLogger("workbench")
+
+Starter = Callable[..., tuple[Any, list[Any]]]
+
+
+def _starter(kind: str) -> Starter:
+    """The function that starts a deployment of ``kind`` (remote ones imported on demand)."""
+    if kind == "local":
+        return start_local
+    if kind == "local-cuda":
+        return start_local_cuda
+    from workbench.clusters import remote
+
+    return {
+        "ssh": remote.start_ssh,
+        "kubernetes": remote.start_kubernetes,
+        "slurm": remote.start_slurm,
+        "gateway": remote.start_gateway,
+    }[kind]
+
+
+def resolve_profile(profile: str | os.PathLike[str] | None) -> Profile:
+    """Return the concrete profile to start: ``auto`` profiles become their GPU or CPU choice."""
+    chosen = get_profile(profile if profile is not None else config.get("profiles.default"))
+    if chosen.kind != "auto":
+        return chosen
+    ready, why = gpu_readiness()
+    target = chosen.extra["gpu"] if ready else chosen.extra["cpu"]
+    if not ready:
+        logger.info("%s: starting the CPU profile %r instead.", why[0].upper() + why[1:], target)
+    else:
+        logger.info("GPUs found: starting the GPU profile %r.", target)
+    resolved = get_profile(target)
+    if resolved.kind == "auto":
+        raise ProfileError(f"profile {chosen.name!r} points to {target!r}, which is 'auto' too")
+    return resolved
+
+
+def start_cluster(
+    profile: str | os.PathLike[str] | None = None,
+    *,
+    tls: bool | None = None,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    idle_timeout: str | float | None = None,
+    dashboard_address: str | None = None,
+    **options: Any,
+) -> Cluster:
+    """Start a Dask cluster from a profile and connect a client to it.
+
+    Parameters
+    ----------
+    profile
+        A profile name from :func:`workbench.profiles` or a path to a profile YAML file.
+        Defaults to ``workbench.profiles.default`` (``"local"``: GPUs if present, else CPU).
+    tls
+        Encrypt and authenticate all cluster traffic. Local clusters use temporary
+        certificates; remote profiles need certificate files and default to ``True``.
+    minimum, maximum
+        Scale adaptively between these worker counts (where the deployment can).
+    idle_timeout
+        Close the scheduler after this long without work, e.g. ``"1h"``.
+    dashboard_address
+        Where the dashboard listens; default ``workbench.cluster.dashboard-address``
+        (localhost, a free port).
+    **options
+        Options of the deployment class that win over the profile's, e.g. ``n_workers=4``,
+        ``threads_per_worker=2`` or ``rmm_pool_size="20GB"``. Unknown names are refused
+        with the list of valid ones.
+
+    Returns
+    -------
+    Cluster
+        The running cluster; ``cluster.get_client()`` is its client, already the current one.
+
+    Raises
+    ------
+    ProfileError
+        Unknown profile, malformed YAML (file and line), unknown option.
+    GPUUnavailableError, MissingDependencyError
+        A GPU profile where there is no GPU, or without the ``gpu`` extra.
+    SecurityConfigError
+        TLS certificate files missing or not matching.
+    MainGuardError
+        Called from a script's top level without ``if __name__ == "__main__":``.
+
+    Examples
+    --------
+    >>> import workbench as wb
+    >>> with wb.start_cluster("local-cpu", n_workers=2) as cluster:  # doctest: +SKIP
+    ...     client = cluster.get_client()
+    """
+    config.setup_logging()
+    chosen = resolve_profile(profile).with_overrides(options)
+    bounds = {k: v for k, v in (("minimum", minimum), ("maximum", maximum)) if v is not None}
+    if bounds:
+        chosen = replace(chosen, adapt={**chosen.adapt, **bounds})
+    adapt = dict(chosen.adapt)
+    lo, hi = adapt.get("minimum"), adapt.get("maximum")
+    for key, value in (("minimum", lo), ("maximum", hi)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError(f"{key}={value!r} must be a whole number of workers, 0 or more")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"minimum={lo} is larger than maximum={hi}; swap them")
+
+    security = security_for_profile(
+        chosen.security, remote=chosen.remote, where=chosen.where("security"), tls=tls
+    )
+    starter = _starter(chosen.kind)
+    deployment, plugins = starter(
+        chosen,
+        security=security,
+        dashboard_address=str(
+            dashboard_address or chosen.dashboard.get("address") or config.get("cluster.dashboard-address")
+        ),
+        idle_timeout=idle_timeout if idle_timeout is not None else (
+            chosen.idle_timeout if chosen.idle_timeout is not None else config.get("cluster.idle-timeout")
+        ),
+    )
+    cluster = Cluster(deployment, chosen, security=security, plugins=plugins)
+    try:
+        if adapt:
+            cluster.adapt(**adapt)
+        cluster.get_client()
+    except BaseException:
+        cluster.close()
+        raise
+    logger.info(
+        "cluster %r is up at %s; dashboard: %s",
+        chosen.name,
+        cluster.scheduler_address,
+        cluster.dashboard_link or "none",
+    )
+    return cluster

@@ -1,0 +1,85 @@
+"""Workbench defaults in dask.config's ``workbench`` namespace.
+
+The defaults live in ``workbench.yaml`` beside this module. They are merged *under* what
+dask.config already holds, so a user's YAML files and ``DASK_WORKBENCH__...`` environment
+variables win over them, and an explicit argument wins over both. Values are read at call time
+with :func:`get`, never captured at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import dask.config
+import yaml
+
+_DEFAULTS_FILE = Path(__file__).with_name("workbench.yaml")
+_MISSING = object()
+
+
+def _load_defaults() -> None:
+    with _DEFAULTS_FILE.open() as f:
+        defaults = yaml.safe_load(f)
+    dask.config.update_defaults(defaults)
+
+
+def get(key: str, override: Any = None) -> Any:
+    """Return ``override`` if given, otherwise the config value ``workbench.<key>``.
+
+    Parameters
+    ----------
+    key
+        Dotted key below the ``workbench`` namespace, for example ``"cluster.connect-timeout"``.
+    override
+        An explicit argument from the caller; it wins when it is not ``None``.
+    """
+    if override is not None:
+        return override
+    return dask.config.get(f"workbench.{key}")
+
+
+def timeout_seconds(key: str, override: float | str | None = None) -> float:
+    """Return a timeout from the argument or config, as seconds (``"10s"``, ``"2min"``, 10)."""
+    value = get(key, override)
+    seconds = dask.utils.parse_timedelta(value, default="seconds")
+    if seconds is None or seconds <= 0:
+        raise ValueError(
+            f"timeout {value!r} (workbench.{key}) must be a positive duration such as 10 or '30s'"
+        )
+    return float(seconds)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to whatever ``sys.stderr`` is at the time of each message."""
+
+    _workbench = True
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def setup_logging() -> None:
+    """Give the ``workbench`` logger a stderr handler at the configured level.
+
+    The handler is added once; messages read ``workbench: ...``. Set
+    ``workbench.logging.level`` to ``warning`` to hide informational messages.
+    """
+    logger = logging.getLogger("workbench")
+    level = str(dask.config.get("workbench.logging.level", "info")).upper()
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("workbench: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+_load_defaults()

@@ -1,0 +1,36 @@
+"""Exceptions raised by the workbench.
+
+Caller mistakes (a bad argument, a bad profile value) are ``TypeError`` or ``ValueError``;
+failures at run time derive from :class:`WorkbenchError`. Several classes derive from both, so
+``except ValueError`` and ``except WorkbenchError`` each catch what they should.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of every failure the workbench raises at run time."""
+
+
+class ProfileError(WorkbenchError, ValueError):
+    """A cluster profile is unknown, malformed, or holds an invalid value."""
+
+
+class MissingDependencyError(WorkbenchError, ImportError):
+    """An optional package is needed; the message names the extra that installs it."""
+
+
+class GPUUnavailableError(WorkbenchError, RuntimeError):
+    """A GPU was asked for, but none is visible or the GPU packages are missing."""
+
+
+class ClusterConnectionError(WorkbenchError, ConnectionError):
+    """A scheduler could not be reached, or refused the connection."""
+
+
+class SecurityConfigError(WorkbenchError, ValueError):
+    """TLS was asked for, but the certificate files are missing or do not fit together."""
+
+
+class MainGuardError(WorkbenchError, RuntimeError):
+    """A script starts a process-based cluster without an ``if __name__ == "__main__":`` guard."""

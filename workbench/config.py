@@ -44,7 +44,10 @@ def get(key: str, override: Any = None) -> Any:
 def timeout_seconds(key: str, override: float | str | None = None) -> float:
     """Return a timeout from the argument or config, as seconds (``"10s"``, ``"2min"``, 10)."""
     value = get(key, override)
-    seconds = dask.utils.parse_timedelta(value, default="seconds")
+    try:
+        seconds = dask.utils.parse_timedelta(value, default="seconds")
+    except (KeyError, ValueError, TypeError):
+        seconds = None
     if seconds is None or seconds <= 0:
         raise ValueError(
             f"timeout {value!r} (workbench.{key}) must be a positive duration such as 10 or '30s'"

@@ -103,7 +103,7 @@ class Cluster:
     @property
     def tls(self) -> bool:
         """Whether scheduler, worker and client traffic is encrypted with TLS."""
-        return self.scheduler_address.startswith("tls://")
+        return self.scheduler_address.startswith(("tls://", "gateway://"))
 
     @property
     def name(self) -> str:

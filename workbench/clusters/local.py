@@ -30,10 +30,12 @@ logger = logging.getLogger("workbench")
 CORES_PER_WORKER = 8
 
 
-def _params(*classes: Any) -> set[str]:
+def _params(*callables: Any) -> set[str]:
+    """Names of the keyword parameters of classes (their ``__init__``) or functions."""
     names: set[str] = set()
-    for cls in classes:
-        for p in inspect.signature(cls.__init__).parameters.values():
+    for obj in callables:
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        for p in inspect.signature(target).parameters.values():
             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self":
                 names.add(p.name)
     return names
@@ -103,7 +105,9 @@ def _common_kwargs(
     dashboard_address: str,
     idle_timeout: Any,
 ) -> dict[str, Any]:
-    opts.setdefault("host", config.get("cluster.host"))
+    in_process = opts.get("processes") is False and not opts.get("protocol") and security is None
+    if not in_process:  # in-process clusters talk over inproc://, which has no host
+        opts.setdefault("host", config.get("cluster.host"))
     opts["dashboard_address"] = dashboard_address
     if security is not None:
         opts["security"] = security

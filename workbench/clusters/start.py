@@ -120,9 +120,14 @@ def start_cluster(
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"minimum={lo} is larger than maximum={hi}; swap them")
 
-    security = security_for_profile(
-        chosen.security, remote=chosen.remote, where=chosen.where("security"), tls=tls
-    )
+    if chosen.kind == "gateway":  # the gateway makes per-cluster certificates itself
+        security = None
+        if tls is not None:
+            chosen = replace(chosen, security={**chosen.security, "tls": tls})
+    else:
+        security = security_for_profile(
+            chosen.security, remote=chosen.remote, where=chosen.where("security"), tls=tls
+        )
     starter = _starter(chosen.kind)
     deployment, plugins = starter(
         chosen,

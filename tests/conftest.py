@@ -1,0 +1,160 @@
+"""Shared fixtures: certificates, real scheduler/worker processes, and leak checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+import workbench as wb
+
+ROOT = Path(__file__).resolve().parents[1]
+DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+DASK_WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def children() -> set[int]:
+    """Child processes of this test process, without multiprocessing's resource tracker."""
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(p.cmdline()):
+                out.add(p.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+def wait_until_gone(pids: set[int], timeout: float = 20.0) -> set[int]:
+    """Wait for ``pids`` to exit; return those still alive."""
+    deadline = time.monotonic() + timeout
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
+        time.sleep(0.2)
+    return alive
+
+
+def threads_settle(before: set[str], timeout: float = 10.0) -> set[str]:
+    """Wait for threads that were not there before to end; return their names if they do not.
+
+    distributed's process-wide offload executor (one thread, ``Dask-Offload_0``, made on first
+    use and reused by every later cluster and client) is not a leak and is left out.
+    """
+    deadline = time.monotonic() + timeout
+    extra = set()
+    while time.monotonic() < deadline:
+        extra = {
+            t.name
+            for t in threading.enumerate()
+            if t.name not in before and t.is_alive() and not t.name.startswith("Dask-Offload")
+        }
+        if not extra:
+            break
+        time.sleep(0.2)
+    return extra
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA and a certificate for 127.0.0.1/127.0.0.2/localhost, made for this test session."""
+    folder = tmp_path_factory.mktemp("certs")
+    return wb.make_certificates(folder, hosts=("127.0.0.1", "127.0.0.2", "localhost"))
+
+
+@pytest.fixture(scope="session")
+def other_certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Certificates from a different CA: a scheduler using ``certs`` must refuse them."""
+    return wb.make_certificates(tmp_path_factory.mktemp("other-certs"))
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if needle in line:
+            return line
+    raise RuntimeError(f"{needle!r} not seen within {timeout}s; output:\n{''.join(seen)}")
+
+
+@pytest.fixture(scope="session")
+def tls_scheduler(certs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``dask scheduler`` process with TLS and two ``dask worker`` processes.
+
+    The workers listen on two loopback addresses (127.0.0.1 and 127.0.0.2), so the cluster
+    looks like two hosts to anything that counts them.
+    """
+    port = free_port()
+    tls = [
+        "--tls-ca-file", str(certs["ca_file"]),
+        "--tls-cert", str(certs["cert_file"]),
+        "--tls-key", str(certs["key_file"]),
+    ]
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
+    work = tmp_path_factory.mktemp("dask-procs")
+    sched = subprocess.Popen(
+        [*DASK, "--host", "127.0.0.1", "--port", str(port), "--protocol", "tls",
+         "--dashboard-address", "127.0.0.1:0", *tls],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=work,
+    )
+    procs = [sched]
+    try:
+        _wait_for_line(sched, "Scheduler at", 60)
+        address = f"tls://127.0.0.1:{port}"
+        for host in ("127.0.0.1", "127.0.0.2"):
+            w = subprocess.Popen(
+                [*DASK_WORKER, address, "--host", host, "--nthreads", "1", "--no-nanny",
+                 "--dashboard-address", f"{host}:0", "--memory-limit", "1GiB", *tls],
+                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=work,
+            )
+            procs.append(w)
+            _wait_for_line(w, "Registered to", 60)
+        for p in procs:  # keep draining stderr so the pipes never fill up
+            threading.Thread(target=lambda f=p.stderr: [None for _ in f], daemon=True).start()
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture()
+def user_profiles(tmp_path: Path) -> Iterator[Path]:
+    """An empty user profile folder, set through dask.config for the test."""
+    import dask
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    with dask.config.set({"workbench.profiles.path": str(folder)}):
+        yield folder
+
+
+def has_binary(name: str) -> bool:
+    return shutil.which(name) is not None

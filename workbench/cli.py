@@ -1,0 +1,225 @@
+"""The ``workbench`` command line."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+import click
+import yaml
+
+from workbench.errors import WorkbenchError
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE (e.g. -o n_workers=2)")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _fail(err: Exception) -> None:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(2 if isinstance(err, (ValueError, TypeError)) else 1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="workbench")
+def main() -> None:
+    """Dask clusters, data and distributed training, on CPUs or GPUs."""
+    from workbench.config import setup_logging
+
+    setup_logging()
+
+
+@main.group()
+def cluster() -> None:
+    """Start a cluster, or inspect a running one."""
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signum)
+
+
+@cluster.command("up")
+@click.option("--profile", "-p", default=None, help="Profile name or YAML file (default: local).")
+@click.option("--tls/--no-tls", default=None, help="Encrypt cluster traffic (default: the profile's).")
+@click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
+              help="Deployment option that wins over the profile, e.g. -o n_workers=2.")
+@click.option("--minimum", type=int, default=None, help="Adaptive scaling: fewest workers.")
+@click.option("--maximum", type=int, default=None, help="Adaptive scaling: most workers.")
+@click.option("--idle-timeout", default=None, help="Close after this long idle, e.g. 1h.")
+@click.option("--dashboard-address", default=None, help="e.g. 127.0.0.1:8787.")
+def cluster_up(
+    profile: str | None,
+    tls: bool | None,
+    options: tuple[str, ...],
+    minimum: int | None,
+    maximum: int | None,
+    idle_timeout: str | None,
+    dashboard_address: str | None,
+) -> None:
+    """Run a cluster in the foreground until Ctrl-C, printing its address and dashboard."""
+    from workbench.clusters.start import start_cluster
+
+    try:
+        c = start_cluster(
+            profile, tls=tls, minimum=minimum, maximum=maximum, idle_timeout=idle_timeout,
+            dashboard_address=dashboard_address, **_parse_options(options),
+        )
+    except (WorkbenchError, ValueError, TypeError) as err:
+        _fail(err)
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        click.echo(f"scheduler: {c.scheduler_address}")
+        click.echo(f"dashboard: {c.dashboard_link or 'none'}")
+        click.echo(repr(c))
+        click.echo("Press Ctrl-C to stop.", err=True)
+        sys.stdout.flush()
+        while c.deployment.status.name not in ("closed", "closing", "failed"):
+            time.sleep(0.5)
+        click.echo("the scheduler closed (idle timeout or shutdown)", err=True)
+    except (KeyboardInterrupt, _Stop):
+        click.echo("stopping...", err=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        c.close()
+        click.echo("cluster closed", err=True)
+
+
+@cluster.command("info")
+@click.argument("address")
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="TLS: the CA certificate.")
+@click.option("--cert-file", type=click.Path(dir_okay=False), help="TLS: the client certificate.")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="TLS: the client key.")
+@click.option("--timeout", default=None, help="Give up after this long (default 10s).")
+def cluster_info(
+    address: str, ca_file: str | None, cert_file: str | None, key_file: str | None, timeout: str | None
+) -> None:
+    """Show the workers, threads, memory and GPUs of the scheduler at ADDRESS."""
+    from dask.utils import format_bytes
+
+    from workbench.clusters.cluster import workers_of
+    from workbench.clusters.connect import connect
+
+    security = None
+    if ca_file or cert_file or key_file:
+        security = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+    try:
+        client = connect(address, security=security, timeout=timeout, set_as_default=False)
+    except (WorkbenchError, ValueError, TypeError) as err:
+        _fail(err)
+        return
+    try:
+        ws = workers_of(client)
+        info = client.scheduler_info(n_workers=0)
+        dash = info.get("services", {}).get("dashboard")
+        click.echo(f"scheduler: {client.scheduler.address}")
+        click.echo(f"tls:       {'on' if address.startswith('tls://') else 'off'}")
+        click.echo(f"dashboard port: {dash if dash else 'none'}")
+        click.echo(
+            f"workers:   {len(ws)}, threads: {sum(w.threads for w in ws)}, "
+            f"memory: {format_bytes(sum(w.memory_limit for w in ws))}, "
+            f"gpus: {sum(1 for w in ws if w.gpu_name)}"
+        )
+        for w in ws:
+            gpu = f", GPU {w.gpu_name} ({format_bytes(w.gpu_memory or 0)})" if w.gpu_name else ""
+            click.echo(f"  {w.name}  {w.address}  threads={w.threads}  "
+                       f"memory={format_bytes(w.memory_limit)}{gpu}")
+    finally:
+        client.close()
+
+
+@cluster.command("render")
+@click.argument("profile")
+@click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
+              help="Option that wins over the profile's.")
+@click.option("--tls/--no-tls", default=None, help="Override the profile's TLS setting.")
+def cluster_render(profile: str, options: tuple[str, ...], tls: bool | None) -> None:
+    """Print what PROFILE deploys, without deploying it.
+
+    Kubernetes: the manifests for `kubectl apply -f -`; Slurm: one job's batch script;
+    SSH: the SSHCluster arguments.
+    """
+    from workbench.clusters import remote
+    from workbench.clusters.profiles import get_profile
+    from workbench.clusters.security import security_for_profile
+
+    try:
+        p = get_profile(profile).with_overrides(_parse_options(options))
+        if p.kind not in ("kubernetes", "slurm", "ssh"):
+            raise ValueError(
+                f"profile {p.name!r} is of kind {p.kind}; render works for kubernetes, slurm and ssh"
+            )
+        sec = security_for_profile(p.security, remote=True, where=p.where("security"), tls=tls)
+        if p.kind == "kubernetes":
+            click.echo(yaml.safe_dump_all(remote.kubernetes_manifests(p, sec), sort_keys=False))
+        elif p.kind == "slurm":
+            click.echo(remote.slurm_job_script(p, sec))
+        else:
+            args = remote.ssh_arguments(p, security=sec, dashboard_address="127.0.0.1:8787",
+                                        idle_timeout=p.idle_timeout)
+            args.pop("security", None)
+            click.echo(yaml.safe_dump(args, sort_keys=False))
+    except (WorkbenchError, ValueError, TypeError) as err:
+        _fail(err)
+
+
+@main.command("profiles")
+def profiles_cmd() -> None:
+    """List the cluster profiles."""
+    from workbench.clusters.profiles import builtin_dir, profiles, user_dir
+
+    click.echo(repr(profiles()))
+    click.echo(f"\nbuilt-in: {builtin_dir()}\nyours:    {user_dir()}")
+
+
+@main.command("hardware")
+def hardware_cmd() -> None:
+    """Show this machine's cores, memory and GPUs."""
+    from dask.utils import format_bytes
+
+    from workbench.hardware import hardware
+
+    hw = hardware()
+    click.echo(f"host:   {hw.hostname}")
+    click.echo(f"cores:  {hw.cpu_count}")
+    click.echo(f"memory: {format_bytes(hw.memory_total)}")
+    if hw.gpus:
+        for g in hw.gpus:
+            click.echo(f"gpu {g.index}:  {g.name}, {format_bytes(g.memory_total)}, {g.uuid}")
+    else:
+        click.echo(f"gpus:   none ({hw.gpu_note})")
+
+
+@main.group()
+def tls() -> None:
+    """TLS certificates for clusters."""
+
+
+@tls.command("make")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--host", "hosts", multiple=True, help="Host name or IP the certificate covers (repeat).")
+@click.option("--days", default=365, show_default=True, help="Validity in days.")
+def tls_make(folder: str, hosts: tuple[str, ...], days: int) -> None:
+    """Write a CA and a certificate signed by it into FOLDER (for tests and small teams)."""
+    from workbench.clusters.security import make_certificates
+
+    paths = make_certificates(folder, hosts or ("127.0.0.1", "localhost"), days=days)
+    for role, p in paths.items():
+        click.echo(f"{role}: {p}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

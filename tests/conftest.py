@@ -45,7 +45,11 @@ def wait_until_gone(pids: set[int], timeout: float = 20.0) -> set[int]:
     deadline = time.monotonic() + timeout
     alive = set(pids)
     while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
+        alive = {
+            p
+            for p in alive
+            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        }
         time.sleep(0.2)
     return alive
 
@@ -83,24 +87,22 @@ def other_certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return wb.make_certificates(tmp_path_factory.mktemp("other-certs"))
 
 
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+def _wait_for_log(proc: subprocess.Popen[bytes], log: Path, needle: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    assert proc.stderr is not None
-    seen = []
     while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        if needle in line:
-            return line
-    raise RuntimeError(f"{needle!r} not seen within {timeout}s; output:\n{''.join(seen)}")
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if needle in text:
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"{needle!r} not seen within {timeout}s in {log}:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
-def tls_scheduler(certs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tls_scheduler(
+    certs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A real ``dask scheduler`` process with TLS and two ``dask worker`` processes.
 
     The workers listen on two loopback addresses (127.0.0.1 and 127.0.0.2), so the cluster
@@ -108,31 +110,63 @@ def tls_scheduler(certs: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
     """
     port = free_port()
     tls = [
-        "--tls-ca-file", str(certs["ca_file"]),
-        "--tls-cert", str(certs["cert_file"]),
-        "--tls-key", str(certs["key_file"]),
+        "--tls-ca-file",
+        str(certs["ca_file"]),
+        "--tls-cert",
+        str(certs["cert_file"]),
+        "--tls-key",
+        str(certs["key_file"]),
     ]
     env = {**os.environ, "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
     work = tmp_path_factory.mktemp("dask-procs")
-    sched = subprocess.Popen(
-        [*DASK, "--host", "127.0.0.1", "--port", str(port), "--protocol", "tls",
-         "--dashboard-address", "127.0.0.1:0", *tls],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=work,
-    )
-    procs = [sched]
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = []
+
+    def launch(name: str, cmd: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+        log = work / f"{name}.log"
+        f = open(log, "wb")  # noqa: SIM115 - closed below
+        logs.append(f)
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=work)
+        procs.append(p)
+        return p, log
+
     try:
-        _wait_for_line(sched, "Scheduler at", 60)
+        sched, log = launch(
+            "scheduler",
+            [
+                *DASK,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--protocol",
+                "tls",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                *tls,
+            ],
+        )
+        _wait_for_log(sched, log, "Scheduler at", 60)
         address = f"tls://127.0.0.1:{port}"
-        for host in ("127.0.0.1", "127.0.0.2"):
-            w = subprocess.Popen(
-                [*DASK_WORKER, address, "--host", host, "--nthreads", "1", "--no-nanny",
-                 "--dashboard-address", f"{host}:0", "--memory-limit", "1GiB", *tls],
-                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=work,
+        for i, host in enumerate(("127.0.0.1", "127.0.0.2")):
+            w, log = launch(
+                f"worker-{i}",
+                [
+                    *DASK_WORKER,
+                    address,
+                    "--host",
+                    host,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--dashboard-address",
+                    f"{host}:0",
+                    "--memory-limit",
+                    "1GiB",
+                    *tls,
+                ],
             )
-            procs.append(w)
-            _wait_for_line(w, "Registered to", 60)
-        for p in procs:  # keep draining stderr so the pipes never fill up
-            threading.Thread(target=lambda f=p.stderr: [None for _ in f], daemon=True).start()
+            _wait_for_log(w, log, "Registered to", 60)
         yield address
     finally:
         for p in reversed(procs):
@@ -143,6 +177,8 @@ def tls_scheduler(certs: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        for f in logs:
+            f.close()
 
 
 @pytest.fixture()

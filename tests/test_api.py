@@ -29,7 +29,10 @@ def test_import_without_gpu_packages_and_without_importing_them() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
-    code = "import sys, workbench; print(sorted(m for m in ('dask_cuda', 'cupy', 'rmm') if m in sys.modules))"
+    code = (
+        "import sys, workbench\n"
+        "print(sorted(m for m in ('dask_cuda', 'cupy', 'rmm') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

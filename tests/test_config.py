@@ -27,7 +27,7 @@ def test_every_default_has_a_comment() -> None:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        key, _, value = stripped.partition(":")
+        _key, _, value = stripped.partition(":")
         if value.strip():  # a leaf
             assert "#" in value, f"no comment on {line!r}"
 
@@ -58,7 +58,8 @@ def test_environment_variable_and_user_yaml_override(tmp_path: Path) -> None:
         "print(dask.config.get('workbench.profiles.default'))\n"
         "print(dask.config.get('workbench.cluster.host'))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["42s", "local-cpu", "127.0.0.1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,7 +38,9 @@ c.Proxy.log_level = "warn"
 c.UnsafeLocalBackend.clusters_directory = {clusters!r}
 c.UnsafeLocalBackend.sigint_timeout = 5
 c.LocalClusterConfig.scheduler_cmd = [{python!r}, "-m", "distributed.cli.dask_scheduler"]
-c.LocalClusterConfig.worker_cmd = [{python!r}, "-m", "distributed.cli.dask_worker", "--host", "127.0.0.1", "--no-nanny"]
+c.LocalClusterConfig.worker_cmd = [
+    {python!r}, "-m", "distributed.cli.dask_worker", "--host", "127.0.0.1", "--no-nanny"
+]
 c.LocalClusterConfig.worker_cores = 1
 c.LocalClusterConfig.worker_memory = "1 G"
 c.LocalClusterConfig.scheduler_memory = "1 G"
@@ -51,12 +54,25 @@ def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     (tmp / "clusters").mkdir()
     api, http, tcp = free_port(), free_port(), free_port()
     cfg = tmp / "config.py"
-    cfg.write_text(CONFIG.format(api=api, http=http, tcp=tcp, password=PASSWORD,
-                                 clusters=str(tmp / "clusters"), python=sys.executable))
+    cfg.write_text(
+        CONFIG.format(
+            api=api,
+            http=http,
+            tcp=tcp,
+            password=PASSWORD,
+            clusters=str(tmp / "clusters"),
+            python=sys.executable,
+        )
+    )
     log = open(tmp / "gateway.log", "wb")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen([sys.executable, "-m", "dask_gateway_server", "-f", str(cfg)],
-                            cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dask_gateway_server", "-f", str(cfg)],
+        cwd=tmp,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     known: set[int] = {proc.pid}
     try:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -71,15 +87,17 @@ def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 pass
             assert time.monotonic() < deadline, "gateway did not become healthy"
             time.sleep(0.2)
-        info = {"address": f"http://127.0.0.1:{http}", "proxy_address": f"gateway://127.0.0.1:{tcp}",
-                "proc": proc, "known": known}
+        info = {
+            "address": f"http://127.0.0.1:{http}",
+            "proxy_address": f"gateway://127.0.0.1:{tcp}",
+            "proc": proc,
+            "known": known,
+        }
         with dask.config.set({"gateway.http-client.proxy": False}):
             yield info
     finally:
-        try:
+        with contextlib.suppress(psutil.Error):
             known |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
-        except psutil.Error:
-            pass
         procs = [psutil.Process(p) for p in known if psutil.pid_exists(p)]
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -95,11 +113,18 @@ def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def _profile(folder: Path, server: dict, password_env: str = "WB_TEST_GATEWAY_PASSWORD") -> str:
-    shipped = yaml.safe_load((Path(wb.__file__).parents[1] / "clusters" / "gateway.yaml").read_text())
-    shipped["options"].update({
-        "address": server["address"], "proxy_address": server["proxy_address"],
-        "username": "alice", "password_env": password_env, "n_workers": 2,
-    })
+    shipped = yaml.safe_load(
+        (Path(wb.__file__).parents[1] / "clusters" / "gateway.yaml").read_text()
+    )
+    shipped["options"].update(
+        {
+            "address": server["address"],
+            "proxy_address": server["proxy_address"],
+            "username": "alice",
+            "password_env": password_env,
+            "n_workers": 2,
+        }
+    )
     shipped.pop("idle_timeout", None)
     (folder / "gateway-test.yaml").write_text(yaml.safe_dump(shipped))
     return "gateway-test"
@@ -126,10 +151,15 @@ def test_gateway_cluster_created_scaled_used_and_shut_down(
         cluster_name = cluster.deployment.name
     from dask_gateway import BasicAuth, Gateway
 
-    with Gateway(gateway_server["address"], proxy_address=gateway_server["proxy_address"],
-                 auth=BasicAuth("alice", PASSWORD)) as gw:
+    with Gateway(
+        gateway_server["address"],
+        proxy_address=gateway_server["proxy_address"],
+        auth=BasicAuth("alice", PASSWORD),
+    ) as gw:
         deadline = time.monotonic() + 60
-        while any(c.name == cluster_name for c in gw.list_clusters()) and time.monotonic() < deadline:
+        while (
+            any(c.name == cluster_name for c in gw.list_clusters()) and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
         assert all(c.name != cluster_name for c in gw.list_clusters())
 

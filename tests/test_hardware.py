@@ -31,17 +31,23 @@ def test_no_gpu_is_reported_cleanly_with_a_reason() -> None:
 
 
 def test_cuda_visible_devices_empty_hides_all_gpus() -> None:
-    code = "from workbench.hardware import detect_gpus; g, n = detect_gpus(); print(len(g)); print(n)"
+    code = (
+        "from workbench.hardware import detect_gpus; g, n = detect_gpus(); print(len(g)); print(n)"
+    )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     count, note = out.stdout.splitlines()
     assert count == "0" and note
 
 
 def test_without_nvidia_ml_py_it_says_so() -> None:
-    code = ("import sys; sys.modules['pynvml'] = None\n"
-            "from workbench.hardware import detect_gpus; print(detect_gpus()[1])")
+    code = (
+        "import sys; sys.modules['pynvml'] = None\n"
+        "from workbench.hardware import detect_gpus; print(detect_gpus()[1])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "nvidia-ml-py is not installed" in out.stdout

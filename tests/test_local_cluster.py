@@ -31,8 +31,14 @@ def test_start_cluster_processes_repr_html_and_clean_close() -> None:
         assert "workers=2" in text and "threads=2" in text and "tls=off" in text
         assert "gpus=0" in text
         html = cluster._repr_html_()
-        for needle in ("workbench.Cluster", cluster.scheduler_address, cluster.dashboard_link,
-                       "<td>2</td>", "TLS", "GPUs"):
+        for needle in (
+            "workbench.Cluster",
+            cluster.scheduler_address,
+            cluster.dashboard_link,
+            "<td>2</td>",
+            "TLS",
+            "GPUs",
+        ):
             assert needle in html, needle
         assert cluster.dashboard_link.startswith("http://127.0.0.1:")
         workers = cluster.workers()
@@ -115,7 +121,9 @@ def test_unknown_option_names_the_valid_ones() -> None:
         ({"minimum": -1}, ValueError, "whole number"),
     ],
 )
-def test_bad_values_are_refused_before_anything_starts(kwargs: dict, exc: type, needle: str) -> None:
+def test_bad_values_are_refused_before_anything_starts(
+    kwargs: dict, exc: type, needle: str
+) -> None:
     before = children()
     with pytest.raises(exc, match=needle):
         wb.start_cluster("local-cpu", processes=False, **kwargs)

@@ -50,8 +50,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     os.chmod(tmp, 0o755)
     host_key, client_key = tmp / "host_key", tmp / "client_key"
     for key in (host_key, client_key):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key)],
-                       check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key)], check=True
+        )
     (tmp / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
     os.chmod(tmp / "authorized_keys", 0o600)
     if os.geteuid() == 0:
@@ -64,17 +65,37 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     if os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     config = tmp / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
-        f"PidFile {tmp / 'sshd.pid'}", f"AuthorizedKeysFile {tmp / 'authorized_keys'}",
-        f"AllowUsers {getpass.getuser()}", "PermitRootLogin prohibit-password",
-        "PubkeyAuthentication yes", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "UseDNS no",
-        "X11Forwarding no", "AllowTcpForwarding no", "PrintMotd no", "LogLevel ERROR",
-        "SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()),
-    ]) + "\n")
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"PidFile {tmp / 'sshd.pid'}",
+                f"AuthorizedKeysFile {tmp / 'authorized_keys'}",
+                f"AllowUsers {getpass.getuser()}",
+                "PermitRootLogin prohibit-password",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "UseDNS no",
+                "X11Forwarding no",
+                "AllowTcpForwarding no",
+                "PrintMotd no",
+                "LogLevel ERROR",
+                "SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()),
+            ]
+        )
+        + "\n"
+    )
+    proc = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -100,17 +121,27 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def _profile(folder: Path, sshd: dict, certs: dict | None) -> str:
     shipped = yaml.safe_load((Path(wb.__file__).parents[1] / "clusters" / "ssh.yaml").read_text())
-    shipped["options"].update({
-        "hosts": ["127.0.0.1", "127.0.0.1", "127.0.0.1"],
-        "remote_python": sys.executable,
-        "connect_options": {
-            "port": sshd["port"], "username": getpass.getuser(), "known_hosts": None,
-            "client_keys": [sshd["client_key"]], "agent_path": None, "config": [],
-        },
-        "scheduler_options": {"host": "127.0.0.1", "port": 0},
-        "worker_options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0",
-                           "nthreads": 1, "memory_limit": "1GiB"},
-    })
+    shipped["options"].update(
+        {
+            "hosts": ["127.0.0.1", "127.0.0.1", "127.0.0.1"],
+            "remote_python": sys.executable,
+            "connect_options": {
+                "port": sshd["port"],
+                "username": getpass.getuser(),
+                "known_hosts": None,
+                "client_keys": [sshd["client_key"]],
+                "agent_path": None,
+                "config": [],
+            },
+            "scheduler_options": {"host": "127.0.0.1", "port": 0},
+            "worker_options": {
+                "host": "127.0.0.1",
+                "dashboard_address": "127.0.0.1:0",
+                "nthreads": 1,
+                "memory_limit": "1GiB",
+            },
+        }
+    )
     if certs:
         shipped["security"] = {"tls": True, **{k: str(v) for k, v in certs.items()}}
     else:
@@ -150,9 +181,15 @@ def test_ssh_profile_with_tls_two_workers_and_a_computation(
 def test_ssh_profile_without_certificates_is_refused_before_connecting(
     sshd: dict, user_profiles: Path, tmp_path: Path
 ) -> None:
-    name = _profile(user_profiles, sshd, {"ca_file": tmp_path / "ca.pem",
-                                          "cert_file": tmp_path / "c.pem",
-                                          "key_file": tmp_path / "k.pem"})
+    name = _profile(
+        user_profiles,
+        sshd,
+        {
+            "ca_file": tmp_path / "ca.pem",
+            "cert_file": tmp_path / "c.pem",
+            "key_file": tmp_path / "k.pem",
+        },
+    )
     with pytest.raises(wb.SecurityConfigError, match="certificate files are missing"):
         wb.start_cluster(name)
     assert _tagged(sshd["tag"]) == []

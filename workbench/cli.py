@@ -53,9 +53,17 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 @cluster.command("up")
 @click.option("--profile", "-p", default=None, help="Profile name or YAML file (default: local).")
-@click.option("--tls/--no-tls", default=None, help="Encrypt cluster traffic (default: the profile's).")
-@click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
-              help="Deployment option that wins over the profile, e.g. -o n_workers=2.")
+@click.option(
+    "--tls/--no-tls", default=None, help="Encrypt cluster traffic (default: the profile's)."
+)
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Deployment option that wins over the profile, e.g. -o n_workers=2.",
+)
 @click.option("--minimum", type=int, default=None, help="Adaptive scaling: fewest workers.")
 @click.option("--maximum", type=int, default=None, help="Adaptive scaling: most workers.")
 @click.option("--idle-timeout", default=None, help="Close after this long idle, e.g. 1h.")
@@ -74,8 +82,13 @@ def cluster_up(
 
     try:
         c = start_cluster(
-            profile, tls=tls, minimum=minimum, maximum=maximum, idle_timeout=idle_timeout,
-            dashboard_address=dashboard_address, **_parse_options(options),
+            profile,
+            tls=tls,
+            minimum=minimum,
+            maximum=maximum,
+            idle_timeout=idle_timeout,
+            dashboard_address=dashboard_address,
+            **_parse_options(options),
         )
     except (WorkbenchError, ValueError, TypeError) as err:
         _fail(err)
@@ -105,7 +118,11 @@ def cluster_up(
 @click.option("--key-file", type=click.Path(dir_okay=False), help="TLS: the client key.")
 @click.option("--timeout", default=None, help="Give up after this long (default 10s).")
 def cluster_info(
-    address: str, ca_file: str | None, cert_file: str | None, key_file: str | None, timeout: str | None
+    address: str,
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    timeout: str | None,
 ) -> None:
     """Show the workers, threads, memory and GPUs of the scheduler at ADDRESS."""
     from dask.utils import format_bytes
@@ -125,7 +142,7 @@ def cluster_info(
         ws = workers_of(client)
         info = client.scheduler_info(n_workers=0)
         dash = info.get("services", {}).get("dashboard")
-        click.echo(f"scheduler: {client.scheduler.address}")
+        click.echo(f"scheduler: {info.get('address', address)}")
         click.echo(f"tls:       {'on' if address.startswith('tls://') else 'off'}")
         click.echo(f"dashboard port: {dash if dash else 'none'}")
         click.echo(
@@ -135,16 +152,24 @@ def cluster_info(
         )
         for w in ws:
             gpu = f", GPU {w.gpu_name} ({format_bytes(w.gpu_memory or 0)})" if w.gpu_name else ""
-            click.echo(f"  {w.name}  {w.address}  threads={w.threads}  "
-                       f"memory={format_bytes(w.memory_limit)}{gpu}")
+            click.echo(
+                f"  {w.name}  {w.address}  threads={w.threads}  "
+                f"memory={format_bytes(w.memory_limit)}{gpu}"
+            )
     finally:
         client.close()
 
 
 @cluster.command("render")
 @click.argument("profile")
-@click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
-              help="Option that wins over the profile's.")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Option that wins over the profile's.",
+)
 @click.option("--tls/--no-tls", default=None, help="Override the profile's TLS setting.")
 def cluster_render(profile: str, options: tuple[str, ...], tls: bool | None) -> None:
     """Print what PROFILE deploys, without deploying it.
@@ -160,7 +185,8 @@ def cluster_render(profile: str, options: tuple[str, ...], tls: bool | None) -> 
         p = get_profile(profile).with_overrides(_parse_options(options))
         if p.kind not in ("kubernetes", "slurm", "ssh"):
             raise ValueError(
-                f"profile {p.name!r} is of kind {p.kind}; render works for kubernetes, slurm and ssh"
+                f"profile {p.name!r} is of kind {p.kind}; "
+                "render works for kubernetes, slurm and ssh"
             )
         sec = security_for_profile(p.security, remote=True, where=p.where("security"), tls=tls)
         if p.kind == "kubernetes":
@@ -168,8 +194,9 @@ def cluster_render(profile: str, options: tuple[str, ...], tls: bool | None) -> 
         elif p.kind == "slurm":
             click.echo(remote.slurm_job_script(p, sec))
         else:
-            args = remote.ssh_arguments(p, security=sec, dashboard_address="127.0.0.1:8787",
-                                        idle_timeout=p.idle_timeout)
+            args = remote.ssh_arguments(
+                p, security=sec, dashboard_address="127.0.0.1:8787", idle_timeout=p.idle_timeout
+            )
             args.pop("security", None)
             click.echo(yaml.safe_dump(args, sort_keys=False))
     except (WorkbenchError, ValueError, TypeError) as err:
@@ -210,7 +237,9 @@ def tls() -> None:
 
 @tls.command("make")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--host", "hosts", multiple=True, help="Host name or IP the certificate covers (repeat).")
+@click.option(
+    "--host", "hosts", multiple=True, help="Host name or IP the certificate covers (repeat)."
+)
 @click.option("--days", default=365, show_default=True, help="Validity in days.")
 def tls_make(folder: str, hosts: tuple[str, ...], days: int) -> None:
     """Write a CA and a certificate signed by it into FOLDER (for tests and small teams)."""

@@ -55,12 +55,12 @@ def timeout_seconds(key: str, override: float | str | None = None) -> float:
     return float(seconds)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """A stream handler that writes to whatever ``sys.stderr`` is at the time of each message."""
 
     _workbench = True
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -8,6 +8,7 @@ from NVML through ``nvidia-ml-py``; where the library or the driver is missing, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -145,10 +146,8 @@ def detect_gpus() -> tuple[tuple[GPU, ...], str | None]:
     except pynvml.NVMLError as err:
         return (), f"NVML error while listing GPUs: {err}"
     finally:
-        try:
+        with contextlib.suppress(pynvml.NVMLError):
             pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass
     if not gpus:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         if visible is not None:

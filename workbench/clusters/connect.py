@@ -28,9 +28,7 @@ def _normalise_address(address: str) -> str:
         address = "tcp://" + address
     if not address.startswith(_SCHEMES):
         scheme = address.split("://", 1)[0]
-        raise ValueError(
-            f"scheduler address {address!r} uses {scheme}://; use tcp:// or tls://"
-        )
+        raise ValueError(f"scheduler address {address!r} uses {scheme}://; use tcp:// or tls://")
     hostport = address.split("://", 1)[1]
     host, sep, port = hostport.rpartition(":")
     if not sep or not host or not port.isdigit():
@@ -52,7 +50,10 @@ def _security_arg(security: Security | Mapping[str, Any] | None, address: str) -
                 "(or pass a distributed.Security)"
             )
         return security_from_files(
-            security["ca_file"], security["cert_file"], security["key_file"], where=f"connect({address!r})"
+            security["ca_file"],
+            security["cert_file"],
+            security["key_file"],
+            where=f"connect({address!r})",
         )
     raise TypeError(
         f"security must be a distributed.Security, a mapping with ca_file/cert_file/key_file, "
@@ -95,7 +96,9 @@ def connect(
     address = _normalise_address(address)
     seconds = config.timeout_seconds("cluster.connect-timeout", timeout)
     sec = _security_arg(security, address)
-    if address.startswith("tls://") and (sec is None or not sec.get_connection_args("client").get("ssl_context")):
+    if address.startswith("tls://") and (
+        sec is None or not sec.get_connection_args("client").get("ssl_context")
+    ):
         from workbench.errors import SecurityConfigError
 
         raise SecurityConfigError(
@@ -109,13 +112,15 @@ def connect(
             "use the tls:// address of the scheduler"
         )
     try:
-        client = Client(
-            address, security=sec, timeout=seconds, set_as_default=set_as_default
-        )
+        client = Client(address, security=sec, timeout=seconds, set_as_default=set_as_default)
     except (OSError, TimeoutError, ssl.SSLError) as err:
         hint = (
             "check that the scheduler runs and the address and port are right"
-            + ("; for TLS, that its CA signed your certificate and yours signed its" if address.startswith("tls://") else "")
+            + (
+                "; for TLS, that its CA signed your certificate and yours signed its"
+                if address.startswith("tls://")
+                else ""
+            )
             + "; a tcp:// client cannot talk to a tls:// scheduler or the other way round"
         )
         raise ClusterConnectionError(
@@ -125,4 +130,3 @@ def connect(
         ) from err
     logger.debug("connected to %s", address)
     return client
-

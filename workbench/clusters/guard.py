@@ -20,7 +20,7 @@ from workbench.errors import MainGuardError
 
 _FIX = (
     "Dask starts each worker as a new process that re-runs your script, so put the code that "
-    "starts the cluster under `if __name__ == \"__main__\":` (or in a function called from "
+    'starts the cluster under `if __name__ == "__main__":` (or in a function called from '
     "there), or start the cluster with processes=False."
 )
 
@@ -52,9 +52,14 @@ def _guarded_ranges(path: str) -> tuple[tuple[int, int], ...] | None:
 
 
 def unguarded_call_site() -> tuple[str, int] | None:
-    """Return ``(file, line)`` of the running top-level statement of the main script if it is
-    outside a ``__main__`` guard; ``None`` when it is guarded or there is no script (a notebook,
-    ``python -c``, an interactive shell).
+    """Return where the main script runs a cluster start outside a ``__main__`` guard.
+
+    Returns
+    -------
+    tuple or None
+        ``(file, line)`` of the running top-level statement of the main script when it is
+        outside the guard; ``None`` when it is guarded or there is no script (a notebook,
+        ``python -c``, an interactive shell).
     """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
@@ -90,7 +95,10 @@ def check_main_guard(what: str = "a process-based cluster") -> None:
     if not config.get("cluster.check-main-guard"):
         return
     main = sys.modules.get("__main__")
-    if multiprocessing.parent_process() is not None and getattr(main, "__name__", "") == "__mp_main__":
+    if (
+        multiprocessing.parent_process() is not None
+        and getattr(main, "__name__", "") == "__mp_main__"
+    ):
         raise MainGuardError(
             f"{what} is being started from inside a worker process that is re-running "
             f"{getattr(main, '__file__', 'the main script')}. {_FIX}"
@@ -99,5 +107,5 @@ def check_main_guard(what: str = "a process-based cluster") -> None:
     if site is not None:
         raise MainGuardError(
             f"{site[0]}, line {site[1]}: this script starts {what} outside an "
-            f"`if __name__ == \"__main__\":` block. {_FIX}"
+            f'`if __name__ == "__main__":` block. {_FIX}'
         )

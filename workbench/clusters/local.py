@@ -113,7 +113,10 @@ def _common_kwargs(
         opts["security"] = security
         opts["protocol"] = "tls://"
     if idle_timeout is not None:
-        opts["scheduler_kwargs"] = {**(opts.get("scheduler_kwargs") or {}), "idle_timeout": idle_timeout}
+        opts["scheduler_kwargs"] = {
+            **(opts.get("scheduler_kwargs") or {}),
+            "idle_timeout": idle_timeout,
+        }
     opts.setdefault("silence_logs", logging.ERROR)
     return opts
 
@@ -185,7 +188,8 @@ def start_local_cuda(
         seen = f"{len(gpus)} GPU(s) visible" if gpus else f"also, no GPU is visible: {note}"
         raise MissingDependencyError(
             f"profile {profile.name!r} needs dask-cuda, which is not installed ({seen}). "
-            "Install the GPU extra: pip install 'workbench[gpu]'; or use start_cluster('local-cpu')."
+            "Install the GPU extra: pip install 'workbench[gpu]'; "
+            "or use start_cluster('local-cpu')."
         )
     gpus, note = detect_gpus()
     if not gpus:

@@ -207,7 +207,9 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
     if unknown:
         key = unknown[0]
         valid = ", ".join(sorted(_TOP_KEYS))
-        raise ProfileError(f"{path}:{lines.get(key, '?')}: unknown key {key!r}; valid keys: {valid}")
+        raise ProfileError(
+            f"{path}:{lines.get(key, '?')}: unknown key {key!r}; valid keys: {valid}"
+        )
     kind = data.get("kind")
     if kind not in KINDS:
         raise ProfileError(

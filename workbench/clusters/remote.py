@@ -49,10 +49,11 @@ def _require(module: str, kind: str, package: str) -> Any:
 def _tls_files(security: Security | None) -> dict[str, str] | None:
     if security is None:
         return None
+    sec: Any = security  # Security sets its tls_* attributes dynamically
     return {
-        "ca": str(security.tls_ca_file),
-        "cert": str(security.tls_scheduler_cert),
-        "key": str(security.tls_scheduler_key),
+        "ca": str(sec.tls_ca_file),
+        "cert": str(sec.tls_scheduler_cert),
+        "key": str(sec.tls_scheduler_key),
     }
 
 
@@ -93,12 +94,16 @@ def ssh_arguments(
     if tls is not None:
         sched["protocol"] = "tls"
         sched["security"] = {
-            "tls_ca_file": tls["ca"], "tls_scheduler_cert": tls["cert"],
-            "tls_scheduler_key": tls["key"], "require_encryption": True,
+            "tls_ca_file": tls["ca"],
+            "tls_scheduler_cert": tls["cert"],
+            "tls_scheduler_key": tls["key"],
+            "require_encryption": True,
         }
         work["security"] = {
-            "tls_ca_file": tls["ca"], "tls_worker_cert": tls["cert"],
-            "tls_worker_key": tls["key"], "require_encryption": True,
+            "tls_ca_file": tls["ca"],
+            "tls_worker_cert": tls["cert"],
+            "tls_worker_key": tls["key"],
+            "require_encryption": True,
         }
         opts["security"] = security
     opts["scheduler_options"] = sched
@@ -127,7 +132,8 @@ def start_ssh(
         raise ClusterConnectionError(
             f"could not start the SSH cluster of profile {profile.name!r} "
             f"(scheduler host {target}, SSH port {port}): {err}. Check that you can "
-            f"`ssh -p {port} {target}` with the profile's keys, and that remote_python exists there."
+            f"`ssh -p {port} {target}` with the profile's keys, "
+            "and that remote_python exists there."
         ) from err
 
 
@@ -141,8 +147,18 @@ def slurm_options() -> frozenset[str]:
 
     return frozenset(
         _params(SLURMCluster, JobQueueCluster, SLURMJob, Job)
-        - {"loop", "asynchronous", "security", "scheduler", "name", "config_name", "job_cls",
-           "protocol", "dashboard_address", "host"}
+        - {
+            "loop",
+            "asynchronous",
+            "security",
+            "scheduler",
+            "name",
+            "config_name",
+            "job_cls",
+            "protocol",
+            "dashboard_address",
+            "host",
+        }
     )
 
 
@@ -157,7 +173,9 @@ def _slurm_kwargs(profile: Profile, idle_timeout: Any, dashboard_address: str) -
     return opts
 
 
-def slurm_job_script(profile: Profile, security: Security | None, scheduler: str | None = None) -> str:
+def slurm_job_script(
+    profile: Profile, security: Security | None, scheduler: str | None = None
+) -> str:
     """Render the batch script one Slurm job of the profile runs, without starting anything.
 
     Parameters
@@ -178,7 +196,9 @@ def slurm_job_script(profile: Profile, security: Security | None, scheduler: str
         opts.pop(key, None)
     protocol = "tls://" if security is not None else "tcp://"
     address = scheduler or f"{protocol}SCHEDULER-HOST:8786"
-    job = SLURMJob(scheduler=address, name="workbench", protocol=protocol, security=security, **opts)
+    job = SLURMJob(
+        scheduler=address, name="workbench", protocol=protocol, security=security, **opts
+    )
     return str(job.job_script())
 
 
@@ -243,7 +263,9 @@ def kubernetes_manifests(profile: Profile, security: Security | None) -> list[di
     manifests: list[dict[str, Any]] = []
     if security is not None:
         name = spec["metadata"]["name"]
-        host = f"{name}-scheduler.{namespace}.svc.cluster.local" if namespace else f"{name}-scheduler"
+        host = (
+            f"{name}-scheduler.{namespace}.svc.cluster.local" if namespace else f"{name}-scheduler"
+        )
         env = {
             "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": f"{mount}/ca.pem",
             "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT": f"{mount}/cert.pem",
@@ -262,7 +284,9 @@ def kubernetes_manifests(profile: Profile, security: Security | None) -> list[di
         import dask
 
         routes = list(dask.config.get("distributed.scheduler.http.routes"))
-        routes += [] if "distributed.http.scheduler.api" in routes else ["distributed.http.scheduler.api"]
+        routes += (
+            [] if "distributed.http.scheduler.api" in routes else ["distributed.http.scheduler.api"]
+        )
         sched_env = {"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": json.dumps(routes)}
         worker_env = {"DASK_SCHEDULER_ADDRESS": f"tls://{host}:8786"}
         for pod, extra in ((sched, sched_env), (worker, worker_env)):
@@ -274,22 +298,36 @@ def kubernetes_manifests(profile: Profile, security: Security | None) -> list[di
                     {"name": k, "value": v} for k, v in wanted.items()
                 ]
         sched["containers"][0]["args"] = [*sched_args, "--protocol", "tls"]
-        files = {"ca.pem": security.tls_ca_file, "cert.pem": security.tls_scheduler_cert,
-                 "key.pem": security.tls_scheduler_key}
+        tls = _tls_files(security) or {}
+        files = {"ca.pem": tls["ca"], "cert.pem": tls["cert"], "key.pem": tls["key"]}
         meta: dict[str, Any] = {"name": secret, **({"namespace": namespace} if namespace else {})}
-        manifests.append({
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta,
-            "data": {k: base64.b64encode(Path(str(v)).read_bytes()).decode() for k, v in files.items()},
-        })
+        manifests.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": meta,
+                "data": {
+                    k: base64.b64encode(Path(str(v)).read_bytes()).decode()
+                    for k, v in files.items()
+                },
+            }
+        )
     manifests.append(spec)
     if profile.adapt:
         meta = {"name": spec["metadata"]["name"], **({"namespace": namespace} if namespace else {})}
-        manifests.append({
-            "apiVersion": "kubernetes.dask.org/v1", "kind": "DaskAutoscaler", "metadata": meta,
-            "spec": {"cluster": spec["metadata"]["name"],
-                     "minimum": profile.adapt.get("minimum", 0),
-                     "maximum": profile.adapt.get("maximum", profile.adapt.get("minimum", 1))},
-        })
+        manifests.append(
+            {
+                "apiVersion": "kubernetes.dask.org/v1",
+                "kind": "DaskAutoscaler",
+                "metadata": meta,
+                "spec": {
+                    "cluster": spec["metadata"]["name"],
+                    "minimum": profile.adapt.get("minimum", 0),
+                    "maximum": profile.adapt.get("maximum", profile.adapt.get("minimum", 1)),
+                },
+            }
+        )
     return manifests
 
 
@@ -315,12 +353,23 @@ def start_kubernetes(
 
     spec = kubernetes_manifests(profile, None)[0]
     namespace = profile.options.get("namespace")
-    return KubeCluster(custom_cluster_spec=spec, **({"namespace": namespace} if namespace else {})), []
+    return KubeCluster(
+        custom_cluster_spec=spec, **({"namespace": namespace} if namespace else {})
+    ), []
 
 
 # --- Dask Gateway ----------------------------------------------------------------------------
-_GATEWAY_KEYS = {"address", "proxy_address", "public_address", "auth", "username",
-                 "password", "password_env", "cluster_options", "n_workers"}
+_GATEWAY_KEYS = {
+    "address",
+    "proxy_address",
+    "public_address",
+    "auth",
+    "username",
+    "password",
+    "password_env",
+    "cluster_options",
+    "n_workers",
+}
 
 
 def _is_loopback(url: str) -> bool:

@@ -50,7 +50,11 @@ def security_from_files(
     SecurityConfigError
         When a file is missing or unreadable, or the certificate does not match its key.
     """
-    files = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+    files: dict[str, str | os.PathLike[str] | None] = {
+        "ca_file": ca_file,
+        "cert_file": cert_file,
+        "key_file": key_file,
+    }
     if client_cert_file or client_key_file:
         files |= {"client_cert_file": client_cert_file, "client_key_file": client_key_file}
     missing = [f"{k}={v!s}" for k, v in files.items() if not v or not Path(v).is_file()]
@@ -168,9 +172,15 @@ def make_certificates(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -194,7 +204,9 @@ def make_certificates(
         .not_valid_after(until)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())

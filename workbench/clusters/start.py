@@ -115,7 +115,9 @@ def start_cluster(
     adapt = dict(chosen.adapt)
     lo, hi = adapt.get("minimum"), adapt.get("maximum")
     for key, value in (("minimum", lo), ("maximum", hi)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
             raise ValueError(f"{key}={value!r} must be a whole number of workers, 0 or more")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"minimum={lo} is larger than maximum={hi}; swap them")
@@ -133,10 +135,16 @@ def start_cluster(
         chosen,
         security=security,
         dashboard_address=str(
-            dashboard_address or chosen.dashboard.get("address") or config.get("cluster.dashboard-address")
+            dashboard_address
+            or chosen.dashboard.get("address")
+            or config.get("cluster.dashboard-address")
         ),
-        idle_timeout=idle_timeout if idle_timeout is not None else (
-            chosen.idle_timeout if chosen.idle_timeout is not None else config.get("cluster.idle-timeout")
+        idle_timeout=idle_timeout
+        if idle_timeout is not None
+        else (
+            chosen.idle_timeout
+            if chosen.idle_timeout is not None
+            else config.get("cluster.idle-timeout")
         ),
     )
     cluster = Cluster(deployment, chosen, security=security, plugins=plugins)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from distributed import Security
 
 import workbench as wb
-from tests.conftest import free_port
+from tests.conftest import free_port, threads_settle
 from workbench.cli import main
 from workbench.clusters.security import UnencryptedAllreduceWarning, warn_if_allreduce_unencrypted
 
@@ -67,13 +68,15 @@ def test_plain_tcp_client_to_a_tls_scheduler_is_refused(tls_scheduler: str) -> N
     assert tcp in str(err.value)
 
 
-def test_unreachable_address_fails_within_the_timeout() -> None:
+def test_unreachable_address_fails_within_the_timeout_and_leaves_no_thread() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    before = {t.name for t in threading.enumerate()}
     t = time.monotonic()
     with pytest.raises(wb.ClusterConnectionError) as err:
         wb.connect(address, timeout=2)
     assert time.monotonic() - t < 20
     assert address in str(err.value) and "within 2s" in str(err.value)
+    assert threads_settle(before) == set()
 
 
 def test_timeout_comes_from_config(monkeypatch: pytest.MonkeyPatch) -> None:

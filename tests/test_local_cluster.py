@@ -69,11 +69,13 @@ def test_default_profile_falls_back_to_cpu_and_says_so(capsys: pytest.CaptureFix
         pytest.skip("this machine has a GPU; tests/gpu covers the GPU choice")
     with wb.start_cluster(processes=False) as cluster:
         assert cluster.name == "local-cpu"
+        # in-process clusters talk over inproc://, yet the dashboard listens on localhost only
+        assert cluster.dashboard_link.startswith("http://127.0.0.1:")
         ws = cluster.workers()
         assert len(ws) == cpu_layout(wb.hardware().cpu_count)[0]
     err = capsys.readouterr().err
     assert "starting the CPU profile 'local-cpu'" in err
-    assert "no GPU is visible" in err.lower()
+    assert "no gpu is visible" in err.lower()
 
 
 def test_local_gpu_without_gpu_is_a_clear_error() -> None:

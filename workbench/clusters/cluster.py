@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import dask
 from dask.utils import format_bytes
 from distributed import Client, Security
 
@@ -70,6 +71,9 @@ class Cluster:
         The TLS settings, or ``None`` for plain TCP.
     plugins
         Worker plugins to register on every worker once connected.
+    dashboard_host
+        The host the dashboard listens on, when known (local clusters); the link then names it
+        rather than the scheduler's host, which differs for in-process clusters.
     """
 
     def __init__(
@@ -78,8 +82,10 @@ class Cluster:
         profile: Profile,
         security: Security | None = None,
         plugins: list[Any] | None = None,
+        dashboard_host: str | None = None,
     ):
         self.deployment = deployment
+        self._dashboard_host = dashboard_host
         self.profile = profile
         self.security = security
         self._client: Client | None = None
@@ -96,6 +102,11 @@ class Cluster:
     def dashboard_link(self) -> str:
         """The URL of the Dask dashboard, or ``""`` when there is none."""
         try:
+            if self._dashboard_host:
+                from distributed.utils import format_dashboard_link
+
+                port = self.deployment.scheduler_info["services"].get("dashboard")
+                return format_dashboard_link(self._dashboard_host, port) if port else ""
             return str(self.deployment.dashboard_link or "")
         except Exception:  # a closed deployment has no scheduler info
             return ""
@@ -163,12 +174,17 @@ class Cluster:
         if self._closed:
             return
         self._closed = True
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self.profile.kind == "gateway":
-            self.deployment.shutdown()
-        self.deployment.close(**({"timeout": timeout} if timeout is not None else {}))
+        # Where the scheduler is already gone (idle timeout, shut down elsewhere), the client and
+        # the deployment would each try to reach it for distributed's connect timeout (30 s);
+        # a short one is enough to find out it is gone.
+        lost = self._client is not None and self._client.status != "running"
+        with dask.config.set({"distributed.comm.timeouts.connect": "2s"} if lost else {}):
+            if self._client is not None:
+                self._client.close(**({"timeout": 2} if lost else {}))
+                self._client = None
+            if self.profile.kind == "gateway":
+                self.deployment.shutdown()
+            self.deployment.close(**({"timeout": timeout} if timeout is not None else {}))
         logger.debug("closed cluster %r", self.name)
 
     def __enter__(self) -> Cluster:

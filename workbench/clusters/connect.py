@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from distributed import Client, Security
+from distributed.comm import connect as comm_connect
 
 from workbench import config
 from workbench.clusters.security import security_from_files
@@ -61,6 +64,23 @@ def _security_arg(security: Security | Mapping[str, Any] | None, address: str) -
     )
 
 
+def _probe(address: str, security: Security | None, seconds: float) -> None:
+    """Open and close one comm to the scheduler, raising OSError if it cannot be reached.
+
+    A synchronous ``Client`` that fails to connect leaves its event-loop thread behind; the
+    probe finds an unreachable scheduler first, on a short-lived thread of its own (which also
+    works inside a notebook, whose main thread already runs an event loop).
+    """
+    args = (security or Security()).get_connection_args("client")
+
+    async def probe() -> None:
+        comm = await comm_connect(address, timeout=seconds, **args)
+        await comm.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="workbench-probe") as pool:
+        pool.submit(asyncio.run, probe()).result()
+
+
 def connect(
     address: str,
     security: Security | Mapping[str, Any] | None = None,
@@ -112,6 +132,7 @@ def connect(
             "use the tls:// address of the scheduler"
         )
     try:
+        _probe(address, sec, seconds)
         client = Client(address, security=sec, timeout=seconds, set_as_default=set_as_default)
     except (OSError, TimeoutError, ssl.SSLError) as err:
         hint = (

@@ -130,24 +130,28 @@ def start_cluster(
         security = security_for_profile(
             chosen.security, remote=chosen.remote, where=chosen.where("security"), tls=tls
         )
+    dashboard = str(
+        dashboard_address
+        or chosen.dashboard.get("address")
+        or config.get("cluster.dashboard-address")
+    )
+    if idle_timeout is None:
+        idle_timeout = chosen.idle_timeout
+    if idle_timeout is None:
+        idle_timeout = config.get("cluster.idle-timeout")
     starter = _starter(chosen.kind)
     deployment, plugins = starter(
+        chosen, security=security, dashboard_address=dashboard, idle_timeout=idle_timeout
+    )
+    dashboard_host = dashboard.rpartition(":")[0].strip("[]")
+    local = chosen.kind in ("local", "local-cuda")
+    cluster = Cluster(
+        deployment,
         chosen,
         security=security,
-        dashboard_address=str(
-            dashboard_address
-            or chosen.dashboard.get("address")
-            or config.get("cluster.dashboard-address")
-        ),
-        idle_timeout=idle_timeout
-        if idle_timeout is not None
-        else (
-            chosen.idle_timeout
-            if chosen.idle_timeout is not None
-            else config.get("cluster.idle-timeout")
-        ),
+        plugins=plugins,
+        dashboard_host=dashboard_host if local and dashboard_host not in ("", "0.0.0.0") else None,
     )
-    cluster = Cluster(deployment, chosen, security=security, plugins=plugins)
     try:
         if adapt:
             cluster.adapt(**adapt)

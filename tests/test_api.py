@@ -24,14 +24,12 @@ def test_import_without_gpu_packages_and_without_importing_them() -> None:
         "import sys; sys.modules['dask_cuda'] = None; sys.modules['cupy'] = None\n"
         "import workbench as wb\n"
         "print(wb.hardware().gpu_count)\n"
-        "assert 'xgboost' not in sys.modules or True\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
     code = (
-        "import sys, workbench\n"
-        "print(sorted(m for m in ('dask_cuda', 'cupy', 'rmm') if m in sys.modules))"
+        "import sys, workbench\nprint(sorted(m for m in ('dask_cuda', 'cupy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -37,6 +37,8 @@ def test_tls_make_writes_usable_certificates(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["tls", "make", str(tmp_path / "tls"), "--host", "127.0.0.1"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "tls" / "key.pem").stat().st_mode & 0o077 == 0
+    names = sorted(p.name for p in (tmp_path / "tls").iterdir())
+    assert names == ["ca.pem", "cert.pem", "key.pem"]
     from workbench.clusters.security import security_from_files
 
     sec = security_from_files(
@@ -106,3 +108,28 @@ def test_cluster_up_runs_until_interrupted_and_leaves_nothing(tmp_path: Path) ->
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_cluster_up_ends_by_itself_after_the_idle_timeout(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("workbench")
+    out = subprocess.run(
+        [
+            str(exe),
+            "cluster",
+            "up",
+            "--profile",
+            "local-cpu",
+            "-o",
+            "n_workers=1",
+            "--idle-timeout",
+            "2s",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "the scheduler closed (idle timeout or shut down)" in out.stderr
+    assert "cluster closed" in out.stderr

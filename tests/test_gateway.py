@@ -125,7 +125,6 @@ def _profile(folder: Path, server: dict, password_env: str = "WB_TEST_GATEWAY_PA
             "n_workers": 2,
         }
     )
-    shipped.pop("idle_timeout", None)
     (folder / "gateway-test.yaml").write_text(yaml.safe_dump(shipped))
     return "gateway-test"
 
@@ -151,6 +150,8 @@ def test_gateway_cluster_created_scaled_used_and_shut_down(
         cluster_name = cluster.deployment.name
     from dask_gateway import BasicAuth, Gateway
 
+    from workbench.clusters.remote import retire_gateway
+
     with Gateway(
         gateway_server["address"],
         proxy_address=gateway_server["proxy_address"],
@@ -162,6 +163,7 @@ def test_gateway_cluster_created_scaled_used_and_shut_down(
         ):
             time.sleep(0.5)
         assert all(c.name != cluster_name for c in gw.list_clusters())
+    retire_gateway(gw)  # dask-gateway's finaliser would close it again (see remote.py)
 
 
 def test_gateway_wrong_password_is_refused(

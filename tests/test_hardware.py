@@ -53,11 +53,13 @@ def test_without_nvidia_ml_py_it_says_so() -> None:
     assert "nvidia-ml-py is not installed" in out.stdout
 
 
-def test_cgroup_aware_counts_match_dask() -> None:
-    from dask.system import CPU_COUNT
-    from distributed.system import MEMORY_LIMIT
-
-    hw = wb.hardware()
-    assert hw.cpu_count == CPU_COUNT
-    assert hw.memory_total == MEMORY_LIMIT
+def test_cpu_affinity_is_honoured() -> None:
+    # a process allowed on one core only must report one core
+    code = (
+        "import os; os.sched_setaffinity(0, {0})\n"
+        "import workbench as wb; print(wb.hardware().cpu_count)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
     assert isinstance(detect_gpus()[0], tuple)

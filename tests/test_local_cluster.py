@@ -9,7 +9,6 @@ import time
 
 import dask.array as da
 import pytest
-from distributed import Client
 
 import workbench as wb
 from tests.conftest import children, threads_settle, wait_until_gone
@@ -150,27 +149,64 @@ def test_adaptive_bounds_from_start_cluster() -> None:
         assert adaptive is not None and adaptive.minimum == 1 and adaptive.maximum == 2
 
 
-def test_tls_local_cluster_uses_temporary_certificates() -> None:
+def test_tls_local_cluster_uses_temporary_certificates(other_certs: dict) -> None:
     with wb.start_cluster("local-cpu", tls=True, n_workers=1) as cluster:
         assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
         assert cluster.tls and "tls=on" in repr(cluster)
         assert "<td>on</td>" in cluster._repr_html_()
         x = da.ones((1000,), chunks=100)
         assert cluster.get_client().compute(x.sum()).result() == 1000
-        # a client without the certificates is refused, fast
+        # a client without the certificates, or with another CA's, is refused, fast
         t = time.monotonic()
-        with pytest.raises((OSError, TypeError, ValueError)):
-            Client(cluster.scheduler_address, timeout=3)
+        with pytest.raises(wb.SecurityConfigError):
+            wb.connect(cluster.scheduler_address)
+        with pytest.raises(wb.ClusterConnectionError):
+            wb.connect(cluster.scheduler_address, security=other_certs, timeout=5)
         assert time.monotonic() - t < 30
 
 
-def test_idle_timeout_closes_the_scheduler() -> None:
+def test_idle_timeout_closes_the_scheduler_and_the_cluster_notices() -> None:
     cluster = wb.start_cluster("local-cpu", processes=False, n_workers=1, idle_timeout="1s")
     try:
-        scheduler = cluster.deployment.scheduler
+        assert cluster.status == "running"
         deadline = time.monotonic() + 30
-        while scheduler.status.name not in ("closed", "closing") and time.monotonic() < deadline:
+        while cluster.status == "running" and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert scheduler.status.name in ("closed", "closing")
+        assert cluster.deployment.scheduler.status.name in ("closed", "closing")
+        assert cluster.status == "lost"
+        assert "scheduler gone" in repr(cluster)
+        assert "scheduler is gone" in cluster._repr_html_()
     finally:
         cluster.close()
+    assert cluster.status == "closed"
+
+
+def test_in_process_cluster_listens_on_loopback_only() -> None:
+    import psutil
+
+    with wb.start_cluster("local-cpu", processes=False, n_workers=2) as cluster:
+        ws = cluster.workers()
+        assert [w.threads for w in ws] == [max(1, wb.hardware().cpu_count // 2)] * 2
+        listening = [
+            c.laddr
+            for c in psutil.Process().net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
+        assert listening  # the dashboard and the workers' HTTP servers
+        assert all(a.ip == "127.0.0.1" for a in listening), listening
+
+
+def test_options_that_belong_to_top_level_keys_say_where_they_go(user_profiles) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(wb.ProfileError, match="top-level 'security:' key"):
+        wb.start_cluster("local-cpu", processes=False, security={"tls": True})
+    (user_profiles / "mine.yaml").write_text(
+        "kind: local\noptions: {dashboard_address: '127.0.0.1:8787'}\n"
+    )
+    with pytest.raises(wb.ProfileError, match=r"'dashboard: \{address: \.\.\.\}'"):
+        wb.start_cluster("mine")
+
+
+@pytest.mark.parametrize("address", ["x", "127.0.0.1", "127.0.0.1:port", 8787])
+def test_bad_dashboard_address_is_refused(address: object) -> None:
+    with pytest.raises(ValueError, match="dashboard address"):
+        wb.start_cluster("local-cpu", processes=False, dashboard_address=address)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from tests.conftest import ROOT
 # PyPI name -> conda-forge name, where they differ
 CONDA_NAMES = {
     "cupy-cuda12x": "cupy",
+    "rmm-cu12": "rmm",
     "dask-gateway-server": "dask-gateway-server-local",
     "types-pyyaml": "types-pyyaml",
 }

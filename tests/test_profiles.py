@@ -43,7 +43,8 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(wb.ProfileError) as err:
         load_profile_file(bad)
     msg = str(err.value)
-    assert (str(bad) in msg and ":4:" in msg) or ":5:" in msg
+    assert str(bad) in msg
+    assert ":4:" in msg or ":5:" in msg
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,11 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
         ("kind: local\nsecurity: {cafile: x}\n", "unknown security key 'cafile'"),
         ("kind: auto\ngpu: local-gpu\n", "needs both"),
         ("kind: local\nadapt: {min: 1}\n", "unknown adapt key 'min'"),
+        ("kind: [local]\n", "use one of"),
+        ("kind: local\n1: x\n", "must be a name"),
+        ("kind: local\noptions: {1: 2, n_workers: 1}\n", "must be a name"),
+        ("kind: local\nidle_timeout: soon\n", "is not a duration"),
+        ("kind: local\ndashboard: {adress: x}\n", "unknown dashboard key 'adress'"),
     ],
 )
 def test_invalid_profiles_are_refused_with_file_and_line(

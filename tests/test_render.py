@@ -138,9 +138,15 @@ def test_cli_render(user_profiles: Path, certs: dict) -> None:
     name = _tls_profile(user_profiles, "kubernetes", certs)
     result = CliRunner().invoke(main, ["cluster", "render", name, "-o", "n_workers=5"])
     assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("# first: kubectl create secret generic workbench-tls -n default")
+    assert f"--from-file=key.pem={certs['key_file']}" in first
+    assert "PRIVATE KEY" not in result.output
     docs = list(yaml.safe_load_all(result.output))
-    assert [d["kind"] for d in docs if d] == ["Secret", "DaskCluster", "DaskAutoscaler"]
-    assert docs[1]["spec"]["worker"]["replicas"] == 5
+    assert [d["kind"] for d in docs if d] == ["DaskCluster", "DaskAutoscaler"]
+    assert docs[0]["spec"]["worker"]["replicas"] == 5
+    result = CliRunner().invoke(main, ["cluster", "render", name, "--with-secret"])
+    assert next(d["kind"] for d in yaml.safe_load_all(result.output) if d) == "Secret"
     result = CliRunner().invoke(main, ["cluster", "render", "local-cpu"])
     assert result.exit_code == 2 and "render works for" in result.output
     result = CliRunner().invoke(main, ["cluster", "render", "slurm"])  # no cert files here

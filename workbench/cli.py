@@ -100,9 +100,9 @@ def cluster_up(
         click.echo(repr(c))
         click.echo("Press Ctrl-C to stop.", err=True)
         sys.stdout.flush()
-        while c.deployment.status.name not in ("closed", "closing", "failed"):
+        while c.status == "running":
             time.sleep(0.5)
-        click.echo("the scheduler closed (idle timeout or shutdown)", err=True)
+        click.echo("the scheduler closed (idle timeout or shut down)", err=True)
     except (KeyboardInterrupt, _Stop):
         click.echo("stopping...", err=True)
     finally:
@@ -171,11 +171,19 @@ def cluster_info(
     help="Option that wins over the profile's.",
 )
 @click.option("--tls/--no-tls", default=None, help="Override the profile's TLS setting.")
-def cluster_render(profile: str, options: tuple[str, ...], tls: bool | None) -> None:
+@click.option(
+    "--with-secret",
+    is_flag=True,
+    help="Kubernetes: include the Secret with the private key (keep the output private).",
+)
+def cluster_render(
+    profile: str, options: tuple[str, ...], tls: bool | None, with_secret: bool
+) -> None:
     """Print what PROFILE deploys, without deploying it.
 
-    Kubernetes: the manifests for `kubectl apply -f -`; Slurm: one job's batch script;
-    SSH: the SSHCluster arguments.
+    Kubernetes: the manifests for `kubectl apply -f -` (the TLS Secret is made with the
+    `kubectl create secret` line printed first, so the private key never lands in a
+    manifest file); Slurm: one job's batch script; SSH: the SSHCluster arguments.
     """
     from workbench.clusters import remote
     from workbench.clusters.profiles import get_profile
@@ -190,13 +198,24 @@ def cluster_render(profile: str, options: tuple[str, ...], tls: bool | None) -> 
             )
         sec = security_for_profile(p.security, remote=True, where=p.where("security"), tls=tls)
         if p.kind == "kubernetes":
-            click.echo(yaml.safe_dump_all(remote.kubernetes_manifests(p, sec), sort_keys=False))
+            docs = remote.kubernetes_manifests(p, sec, include_secret=with_secret)
+            if sec is not None and not with_secret:
+                name = p.options.get("tls_secret") or f"{p.options.get('name', 'workbench')}-tls"
+                ns = f" -n {p.options['namespace']}" if p.options.get("namespace") else ""
+                files = " ".join(
+                    f"--from-file={k}={p.security[f]}"
+                    for k, f in (
+                        ("ca.pem", "ca_file"),
+                        ("cert.pem", "cert_file"),
+                        ("key.pem", "key_file"),
+                    )
+                )
+                click.echo(f"# first: kubectl create secret generic {name}{ns} {files}")
+            click.echo(yaml.safe_dump_all(docs, sort_keys=False))
         elif p.kind == "slurm":
             click.echo(remote.slurm_job_script(p, sec))
         else:
-            args = remote.ssh_arguments(
-                p, security=sec, dashboard_address="127.0.0.1:8787", idle_timeout=p.idle_timeout
-            )
+            args = remote.ssh_arguments(p, security=sec, dashboard_address="127.0.0.1:8787")
             args.pop("security", None)
             click.echo(yaml.safe_dump(args, sort_keys=False))
     except (WorkbenchError, ValueError, TypeError) as err:

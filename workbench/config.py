@@ -77,6 +77,10 @@ def setup_logging() -> None:
     """
     logger = logging.getLogger("workbench")
     level = str(dask.config.get("workbench.logging.level", "info")).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError(
+            f"workbench.logging.level is {level.lower()!r}; use debug, info, warning or error"
+        )
     logger.setLevel(level)
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()

@@ -123,24 +123,30 @@ def detect_gpus() -> tuple[tuple[GPU, ...], str | None]:
         return (), "NVML library not found, so no NVIDIA driver"
     except pynvml.NVMLError as err:
         return (), f"NVML could not start: {err}"
+
+    def text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
     try:
         count = pynvml.nvmlDeviceGetCount()
+        handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        uuids = [text(pynvml.nvmlDeviceGetUUID(h)) for h in handles]
         gpus = []
         for visible_index, dev in enumerate(_visible_indices(count)):
             if isinstance(dev, int):
-                if dev >= count:
-                    break
-                handle = pynvml.nvmlDeviceGetHandleByIndex(dev)
-            else:
-                handle = pynvml.nvmlDeviceGetHandleByUUID(dev.encode())
-            name = pynvml.nvmlDeviceGetName(handle)
-            uuid = pynvml.nvmlDeviceGetUUID(handle)
+                found = dev if dev < count else None
+            else:  # CUDA accepts any unique prefix of a UUID
+                matches = [i for i, u in enumerate(uuids) if u.startswith(dev)]
+                found = matches[0] if len(matches) == 1 else None
+            if found is None:
+                break  # CUDA stops at the first entry it cannot resolve, and so do we
+            handle = handles[found]
             gpus.append(
                 GPU(
                     index=visible_index,
-                    name=name.decode() if isinstance(name, bytes) else str(name),
+                    name=text(pynvml.nvmlDeviceGetName(handle)),
                     memory_total=int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
-                    uuid=uuid.decode() if isinstance(uuid, bytes) else str(uuid),
+                    uuid=uuids[found],
                 )
             )
     except pynvml.NVMLError as err:

@@ -33,7 +33,7 @@ def test_cupy_work_on_the_worker_gpu_with_the_allocator_fallback() -> None:
         def work() -> tuple[float, str]:
             import cupy
 
-            x = cupy.arange(1_000_000, dtype=cupy.float32)
+            x = cupy.arange(1_000_000, dtype=cupy.float64)
             allocator = cupy.cuda.get_allocator()
             return float(x.sum()), getattr(allocator, "__qualname__", repr(allocator))
 

@@ -35,8 +35,11 @@ class WorkerInfo:
 
 
 def workers_of(client: Client) -> list[WorkerInfo]:
-    """Return the workers of ``client``'s scheduler, sorted by name."""
-    info = client.scheduler_info(n_workers=-1)
+    """Return the workers of ``client``'s scheduler, sorted by host and name."""
+    return _workers_from_info(client.scheduler_info(n_workers=-1))
+
+
+def _workers_from_info(info: dict[str, Any]) -> list[WorkerInfo]:
     out = []
     for addr, w in info.get("workers", {}).items():
         gpu = w.get("gpu") or {}
@@ -106,7 +109,9 @@ class Cluster:
                 from distributed.utils import format_dashboard_link
 
                 port = self.deployment.scheduler_info["services"].get("dashboard")
-                return format_dashboard_link(self._dashboard_host, port) if port else ""
+                host = self._dashboard_host
+                host = f"[{host}]" if ":" in host else host  # IPv6
+                return format_dashboard_link(host, port) if port else ""
             return str(self.deployment.dashboard_link or "")
         except Exception:  # a closed deployment has no scheduler info
             return ""
@@ -123,8 +128,19 @@ class Cluster:
 
     @property
     def status(self) -> str:
-        """``running`` or ``closed``."""
-        return "closed" if self._closed else "running"
+        """``running``, ``lost`` or ``closed``.
+
+        ``lost`` means the scheduler went away (idle timeout, shut down elsewhere);
+        ``closed`` follows :meth:`close`.
+        """
+        if self._closed:
+            return "closed"
+        if self._client is not None and self._client.status != "running":
+            return "lost"
+        scheduler = getattr(self.deployment, "scheduler", None)  # in-process schedulers
+        if getattr(getattr(scheduler, "status", None), "name", "running") in ("closing", "closed"):
+            return "lost"
+        return "running"
 
     def get_client(self) -> Client:
         """Return the cluster's client, connecting it (and making it current) on first use."""
@@ -166,25 +182,31 @@ class Cluster:
         self.get_client().wait_for_workers(n, timeout=timeout)
 
     def workers(self) -> list[WorkerInfo]:
-        """The connected workers, with threads, memory and GPUs."""
+        """The connected workers, with threads, memory and GPUs (asks the scheduler)."""
         return workers_of(self.get_client())
 
     def close(self, timeout: float | None = None) -> None:
         """Close the client, then the deployment; calling it twice is harmless."""
         if self._closed:
             return
-        self._closed = True
         # Where the scheduler is already gone (idle timeout, shut down elsewhere), the client and
         # the deployment would each try to reach it for distributed's connect timeout (30 s);
         # a short one is enough to find out it is gone.
-        lost = self._client is not None and self._client.status != "running"
+        lost = self.status == "lost"
+        self._closed = True
+        client, self._client = self._client, None
         with dask.config.set({"distributed.comm.timeouts.connect": "2s"} if lost else {}):
-            if self._client is not None:
-                self._client.close(**({"timeout": 2} if lost else {}))
-                self._client = None
-            if self.profile.kind == "gateway":
-                self.deployment.shutdown()
-            self.deployment.close(**({"timeout": timeout} if timeout is not None else {}))
+            try:
+                if client is not None:
+                    client.close(**({"timeout": 2} if lost else {}))
+            finally:
+                if self.profile.kind == "gateway":  # GatewayCluster.close takes no timeout
+                    from workbench.clusters.remote import retire_gateway
+
+                    self.deployment.close(shutdown=True)
+                    retire_gateway(self.deployment.gateway)
+                else:
+                    self.deployment.close(**({"timeout": timeout} if timeout else {}))
         logger.debug("closed cluster %r", self.name)
 
     def __enter__(self) -> Cluster:
@@ -195,17 +217,28 @@ class Cluster:
 
     # --- reprs -------------------------------------------------------------------------
     def _summary(self) -> dict[str, Any]:
+        """Workers for the reprs, from the deployment's own copy of the scheduler's info.
+
+        Distributed's and dask-gateway's cluster objects keep ``scheduler_info`` up to date
+        from a stream of scheduler messages, so a repr never connects or waits.
+        """
         if self._closed:
             return {"workers": [], "closed": True}
-        try:
-            workers = self.workers()
-        except Exception as err:  # the scheduler went away
-            return {"workers": [], "error": str(err)}
-        return {"workers": workers}
+        if self.status == "lost":
+            return {"workers": [], "error": "the scheduler is gone (idle timeout or shut down)"}
+        info = getattr(self.deployment, "scheduler_info", None)
+        if not isinstance(info, dict) or "workers" not in info:
+            if self._client is None:
+                return {"workers": []}
+            info = self._client.scheduler_info(n_workers=-1)
+        return {"workers": _workers_from_info(info)}
 
     def __repr__(self) -> str:
         if self._closed:
             return f"<workbench.Cluster {self.name!r} ({self.profile.kind}): closed>"
+        if self.status == "lost":
+            head = f"<workbench.Cluster {self.name!r} ({self.profile.kind})"
+            return f"{head}: {self.scheduler_address}, scheduler gone; close() it>"
         ws = self._summary()["workers"]
         gpus = sum(1 for w in ws if w.gpu_name)
         return (

@@ -41,10 +41,21 @@ def _params(*callables: Any) -> set[str]:
     return names
 
 
+#: Parameters that profiles set elsewhere (top-level keys) or that make no sense in YAML.
+_NOT_OPTIONS = frozenset(
+    {"loop", "start", "ip", "asynchronous", "security", "protocol", "dashboard_address"}
+)
+_MOVED = {
+    "security": "the top-level 'security:' key (or start_cluster(tls=True))",
+    "protocol": "the top-level 'security:' key (tls: true gives tls://)",
+    "dashboard_address": "the top-level 'dashboard: {address: ...}' key",
+}
+
+
 @cache
 def local_options() -> frozenset[str]:
     """Options a ``local`` profile may set: LocalCluster's, the Nanny's and the Worker's."""
-    return frozenset(_params(LocalCluster, Nanny, Worker) - {"loop", "start", "ip", "asynchronous"})
+    return frozenset(_params(LocalCluster, Nanny, Worker) - _NOT_OPTIONS)
 
 
 @cache
@@ -73,6 +84,8 @@ def check_options(profile: Profile, valid: frozenset[str]) -> None:
         name = unknown[0]
         close = get_close_matches(name, sorted(valid), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
+        if name in _MOVED:
+            hint = f" Set it with {_MOVED[name]}."
         raise ProfileError(
             f"unknown option {name!r} for profile {profile.name!r} (kind {profile.kind}, "
             f"{profile.where('options.' + name)}).{hint} Valid options: {', '.join(sorted(valid))}"
@@ -98,31 +111,38 @@ def gpu_readiness() -> tuple[bool, str]:
     return (not problems), "; ".join(problems)
 
 
+def _check_count(profile: Profile, key: str, value: Any, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ProfileError(
+            f"{key}={value!r} in profile {profile.name!r} must be a whole number >= {minimum} "
+            f"or 'auto' ({profile.where('options.' + key)})"
+        )
+
+
 def _common_kwargs(
     opts: dict[str, Any],
     *,
     security: Security | None,
     dashboard_address: str,
-    idle_timeout: Any,
 ) -> dict[str, Any]:
-    in_process = opts.get("processes") is False and not opts.get("protocol") and security is None
-    if not in_process:  # in-process clusters talk over inproc://, which has no host
-        opts.setdefault("host", config.get("cluster.host"))
+    host = config.get("cluster.host")
+    in_process = opts.get("processes") is False and security is None
+    if in_process:
+        # in-process clusters talk over inproc://, which has no host; without an address the
+        # workers' HTTP servers (health, metrics) would listen on every interface
+        opts.setdefault("worker_dashboard_address", f"{host}:0")
+    else:
+        opts.setdefault("host", host)
     opts["dashboard_address"] = dashboard_address
     if security is not None:
         opts["security"] = security
         opts["protocol"] = "tls://"
-    if idle_timeout is not None:
-        opts["scheduler_kwargs"] = {
-            **(opts.get("scheduler_kwargs") or {}),
-            "idle_timeout": idle_timeout,
-        }
     opts.setdefault("silence_logs", logging.ERROR)
     return opts
 
 
 def start_local(
-    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
+    profile: Profile, *, security: Security | None, dashboard_address: str
 ) -> tuple[LocalCluster, list[WorkerPlugin]]:
     """Start a ``LocalCluster`` for a ``local`` profile.
 
@@ -136,22 +156,16 @@ def start_local(
     """
     check_options(profile, local_options())
     opts = dict(profile.options)
-    auto_workers, auto_threads = cpu_layout(hardware().cpu_count)
+    cores = hardware().cpu_count
     if opts.get("n_workers", "auto") == "auto":
-        opts["n_workers"] = auto_workers
+        opts["n_workers"] = cpu_layout(cores)[0]
+    _check_count(profile, "n_workers", opts["n_workers"], minimum=0)
     if opts.get("threads_per_worker", "auto") == "auto":
-        opts["threads_per_worker"] = auto_threads
-    for key in ("n_workers", "threads_per_worker"):
-        if not isinstance(opts[key], int) or isinstance(opts[key], bool) or opts[key] < 0:
-            raise ProfileError(
-                f"{key}={opts[key]!r} in profile {profile.name!r} must be a whole number "
-                f"or 'auto' ({profile.where('options.' + key)})"
-            )
+        opts["threads_per_worker"] = max(1, cores // max(1, opts["n_workers"]))
+    _check_count(profile, "threads_per_worker", opts["threads_per_worker"], minimum=1)
     if opts.get("processes", True):
         check_main_guard("a LocalCluster with worker processes")
-    kwargs = _common_kwargs(
-        opts, security=security, dashboard_address=dashboard_address, idle_timeout=idle_timeout
-    )
+    kwargs = _common_kwargs(opts, security=security, dashboard_address=dashboard_address)
     return LocalCluster(**kwargs), []
 
 
@@ -172,7 +186,7 @@ class CuPyAsyncAllocator(WorkerPlugin):
 
 
 def start_local_cuda(
-    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
+    profile: Profile, *, security: Security | None, dashboard_address: str
 ) -> tuple[Any, list[WorkerPlugin]]:
     """Start a dask-cuda ``LocalCUDACluster`` for a ``local-cuda`` profile.
 
@@ -212,7 +226,5 @@ def start_local_cuda(
             "RMM is not installed, so there is no RMM pool: each GPU worker uses CuPy's "
             "asynchronous allocator (cudaMallocAsync) instead. pip install rmm-cu12 for the pool."
         )
-    kwargs = _common_kwargs(
-        opts, security=security, dashboard_address=dashboard_address, idle_timeout=idle_timeout
-    )
+    kwargs = _common_kwargs(opts, security=security, dashboard_address=dashboard_address)
     return LocalCUDACluster(**kwargs), ([plugin] if plugin is not None else [])

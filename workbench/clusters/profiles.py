@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import dask.utils
 import yaml
 
 from workbench import config
@@ -161,6 +162,17 @@ def _require_mapping(value: Any, key: str, path: Path, lines: dict[str, int]) ->
     return value
 
 
+def _check_keys_are_names(
+    data: dict[Any, Any], prefix: str, path: Path, lines: dict[str, int]
+) -> None:
+    for key in data:
+        if not isinstance(key, str):
+            raise ProfileError(
+                f"{path}:{lines.get(prefix + str(key), '?')}: key {key!r} in "
+                f"{prefix.rstrip('.') or 'the profile'} must be a name, not {type(key).__name__}"
+            )
+
+
 def _resolve_path(value: Any, base: Path) -> str:
     p = Path(os.path.expandvars(str(value))).expanduser()
     return str(p if p.is_absolute() else (base / p).resolve())
@@ -203,6 +215,7 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
             f"{path}:1: profile {name!r} must be a YAML mapping with at least 'kind:', "
             f"not {type(data).__name__}"
         )
+    _check_keys_are_names(data, "", path, lines)
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
         key = unknown[0]
@@ -211,12 +224,13 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
             f"{path}:{lines.get(key, '?')}: unknown key {key!r}; valid keys: {valid}"
         )
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ProfileError(
             f"{path}:{lines.get('kind', 1)}: profile {name!r} has kind {kind!r}; "
             f"use one of: {', '.join(KINDS)}"
         )
     security = _require_mapping(data.get("security"), "security", path, lines)
+    _check_keys_are_names(security, "security.", path, lines)
     bad = sorted(set(security) - _SECURITY_KEYS)
     if bad:
         raise ProfileError(
@@ -238,21 +252,42 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
             f"{path}:{lines.get('kind', 1)}: kind 'auto' needs both 'gpu:' and 'cpu:' profile names"
         )
     adapt = _require_mapping(data.get("adapt"), "adapt", path, lines)
+    _check_keys_are_names(adapt, "adapt.", path, lines)
     bad = sorted(set(adapt) - {"minimum", "maximum"})
     if bad:
         raise ProfileError(
             f"{path}:{lines.get('adapt.' + bad[0], '?')}: unknown adapt key {bad[0]!r}; "
             "valid keys: minimum, maximum"
         )
+    options = _require_mapping(data.get("options"), "options", path, lines)
+    _check_keys_are_names(options, "options.", path, lines)
+    dashboard = _require_mapping(data.get("dashboard"), "dashboard", path, lines)
+    bad = sorted(map(str, set(dashboard) - {"address"}))
+    if bad:
+        raise ProfileError(
+            f"{path}:{lines.get('dashboard.' + bad[0], '?')}: unknown dashboard key {bad[0]!r}; "
+            'the only key is address (e.g. "127.0.0.1:8787")'
+        )
+    idle = data.get("idle_timeout")
+    if idle is not None:
+        try:
+            seconds = dask.utils.parse_timedelta(idle, default="seconds")
+        except (KeyError, ValueError, TypeError):
+            seconds = None
+        if seconds is None or seconds <= 0:
+            raise ProfileError(
+                f"{path}:{lines.get('idle_timeout', '?')}: idle_timeout {idle!r} is not a "
+                "duration; write it like 30min, 2h or 3600 (seconds)"
+            )
     return Profile(
         name=name,
         kind=kind,
         description=str(data.get("description") or "").strip(),
-        options=_require_mapping(data.get("options"), "options", path, lines),
+        options=options,
         security=security,
-        dashboard=_require_mapping(data.get("dashboard"), "dashboard", path, lines),
+        dashboard=dashboard,
         adapt=adapt,
-        idle_timeout=data.get("idle_timeout"),
+        idle_timeout=idle,
         extra=extra,
         path=path,
         lines=lines,
@@ -315,6 +350,8 @@ def profiles() -> Profiles:
             good[name] = load_profile_file(path, name)
         except ProfileError as err:
             bad[name] = str(err)
+        except Exception as err:  # one broken file must not hide the others
+            bad[name] = f"{path}: cannot be read as a profile: {type(err).__name__}: {err}"
     return Profiles(good, bad)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from distributed import Security
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from workbench import config
 from workbench.clusters.local import _params, check_options
 from workbench.clusters.profiles import Profile
 from workbench.errors import ClusterConnectionError, MissingDependencyError, ProfileError
@@ -67,7 +68,7 @@ def ssh_options() -> frozenset[str]:
 
 
 def ssh_arguments(
-    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
+    profile: Profile, *, security: Security | None, dashboard_address: str
 ) -> dict[str, Any]:
     """Return the keyword arguments for :class:`distributed.SSHCluster` from a profile.
 
@@ -88,8 +89,6 @@ def ssh_arguments(
     work = dict(opts.get("worker_options") or {})
     sched.setdefault("host", hosts[0])
     sched.setdefault("dashboard_address", dashboard_address)
-    if idle_timeout is not None:
-        sched["idle_timeout"] = idle_timeout
     tls = _tls_files(security)
     if tls is not None:
         sched["protocol"] = "tls"
@@ -109,21 +108,28 @@ def ssh_arguments(
     opts["scheduler_options"] = sched
     opts["worker_options"] = work
     connect = opts.get("connect_options")
-    if isinstance(connect, dict) and connect.get("client_keys"):
+    if connect is None:
+        connect = opts["connect_options"] = {}
+    if not isinstance(connect, dict):
+        raise ProfileError(
+            f"options.connect_options of profile {profile.name!r} must be a mapping of asyncssh "
+            f"connect options ({profile.where('options.connect_options')}), not {connect!r}"
+        )
+    if connect.get("client_keys"):
         connect["client_keys"] = [os.path.expanduser(str(k)) for k in connect["client_keys"]]
+    if isinstance(connect.get("known_hosts"), str):
+        connect["known_hosts"] = os.path.expanduser(connect["known_hosts"])
+    # a host that drops packets would otherwise hang for the system's TCP timeout
+    connect.setdefault("connect_timeout", config.timeout_seconds("cluster.connect-timeout"))
     return opts
 
 
-def start_ssh(
-    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
-) -> Started:
+def start_ssh(profile: Profile, *, security: Security | None, dashboard_address: str) -> Started:
     """Start a :class:`distributed.SSHCluster` for an ``ssh`` profile."""
     _require("asyncssh", "ssh", "asyncssh")
     from distributed import SSHCluster
 
-    kwargs = ssh_arguments(
-        profile, security=security, dashboard_address=dashboard_address, idle_timeout=idle_timeout
-    )
+    kwargs = ssh_arguments(profile, security=security, dashboard_address=dashboard_address)
     try:
         return SSHCluster(**kwargs), []
     except (OSError, RuntimeError) as err:
@@ -162,13 +168,11 @@ def slurm_options() -> frozenset[str]:
     )
 
 
-def _slurm_kwargs(profile: Profile, idle_timeout: Any, dashboard_address: str) -> dict[str, Any]:
+def _slurm_kwargs(profile: Profile, dashboard_address: str) -> dict[str, Any]:
     check_options(profile, slurm_options())
     opts = copy.deepcopy(profile.options)
     sched = dict(opts.get("scheduler_options") or {})
     sched.setdefault("dashboard_address", dashboard_address)
-    if idle_timeout is not None:
-        sched["idle_timeout"] = idle_timeout
     opts["scheduler_options"] = sched
     return opts
 
@@ -190,7 +194,7 @@ def slurm_job_script(
     _require("dask_jobqueue", "slurm", "dask-jobqueue")
     from dask_jobqueue.slurm import SLURMJob
 
-    opts = _slurm_kwargs(profile, None, "127.0.0.1:0")
+    opts = _slurm_kwargs(profile, "127.0.0.1:0")
     opts.pop("scheduler_options", None)
     for key in ("n_workers", "scheduler_cls", "shared_temp_directory"):
         opts.pop(key, None)
@@ -202,14 +206,12 @@ def slurm_job_script(
     return str(job.job_script())
 
 
-def start_slurm(
-    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
-) -> Started:
+def start_slurm(profile: Profile, *, security: Security | None, dashboard_address: str) -> Started:
     """Start a :class:`dask_jobqueue.SLURMCluster` (the scheduler runs here; workers as jobs)."""
     _require("dask_jobqueue", "slurm", "dask-jobqueue")
     from dask_jobqueue import SLURMCluster
 
-    kwargs = _slurm_kwargs(profile, idle_timeout, dashboard_address)
+    kwargs = _slurm_kwargs(profile, dashboard_address)
     if security is not None:
         kwargs["security"] = security
         kwargs["protocol"] = "tls://"
@@ -228,7 +230,9 @@ def kubernetes_options() -> frozenset[str]:
     return frozenset(_params(make_cluster_spec) | _K8S_EXTRA)
 
 
-def kubernetes_manifests(profile: Profile, security: Security | None) -> list[dict[str, Any]]:
+def kubernetes_manifests(
+    profile: Profile, security: Security | None, *, include_secret: bool = True
+) -> list[dict[str, Any]]:
     """Render the Kubernetes resources of a ``kubernetes`` profile, without a cluster.
 
     Returns a ``DaskCluster`` resource for the Dask operator and, with TLS on, a ``Secret``
@@ -301,18 +305,19 @@ def kubernetes_manifests(profile: Profile, security: Security | None) -> list[di
         tls = _tls_files(security) or {}
         files = {"ca.pem": tls["ca"], "cert.pem": tls["cert"], "key.pem": tls["key"]}
         meta: dict[str, Any] = {"name": secret, **({"namespace": namespace} if namespace else {})}
-        manifests.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "Opaque",
-                "metadata": meta,
-                "data": {
-                    k: base64.b64encode(Path(str(v)).read_bytes()).decode()
-                    for k, v in files.items()
-                },
-            }
-        )
+        if include_secret:
+            manifests.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "Opaque",
+                    "metadata": meta,
+                    "data": {
+                        k: base64.b64encode(Path(str(v)).read_bytes()).decode()
+                        for k, v in files.items()
+                    },
+                }
+            )
     manifests.append(spec)
     if profile.adapt:
         meta = {"name": spec["metadata"]["name"], **({"namespace": namespace} if namespace else {})}
@@ -332,7 +337,7 @@ def kubernetes_manifests(profile: Profile, security: Security | None) -> list[di
 
 
 def start_kubernetes(
-    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
+    profile: Profile, *, security: Security | None, dashboard_address: str
 ) -> Started:
     """Start a cluster through the Dask operator's ``KubeCluster`` (TLS off only; see below).
 
@@ -427,33 +432,82 @@ def gateway_arguments(profile: Profile, tls: bool) -> dict[str, Any]:
     return kwargs
 
 
+def retire_gateway(gateway: Any) -> None:
+    """Make a closed ``dask_gateway.Gateway``'s finaliser do nothing.
+
+    dask-gateway 2026.3's ``Gateway.__del__`` closes again, which stops its loop runner under
+    distributed's class-wide ``LoopRunner`` lock. When the garbage collector runs that finaliser
+    in a thread that is starting while another thread holds the lock (starting any Dask
+    cluster or client does), both wait forever (seen here: a LocalCluster start hung after a
+    gateway test). Dropping the stopped loop runner makes the finaliser a no-op.
+    """
+    if hasattr(gateway, "_loop_runner"):
+        del gateway._loop_runner
+
+
+def _gateway_error(err: Exception, address: str, username: Any) -> Exception | None:
+    status = getattr(err, "status", None)
+    if status in (401, 403):
+        return ClusterConnectionError(
+            f"the gateway at {address} refused the credentials of user {username!r} "
+            f"({status} {getattr(err, 'message', '')}). Check the username and password "
+            "(options.password_env names the variable that holds it)."
+        )
+    if isinstance(err, (OSError, TimeoutError)) or status is not None:
+        return ClusterConnectionError(
+            f"could not reach the gateway at {address}: {type(err).__name__}: {err}"
+        )
+    return None
+
+
 def start_gateway(
-    profile: Profile, *, security: Security | None, dashboard_address: str, idle_timeout: Any
+    profile: Profile, *, security: Security | None, dashboard_address: str
 ) -> Started:
-    """Create a cluster on a Dask Gateway server (always TLS between client and scheduler)."""
+    """Create a cluster on a Dask Gateway server (always TLS between client and scheduler).
+
+    The credentials are checked with a short request first, so a refusal leaves nothing
+    behind. The idle timeout of gateway clusters is the server's (``ClusterConfig.idle_timeout``).
+    """
     _require("dask_gateway", "gateway", "dask-gateway")
-    from dask_gateway import GatewayCluster
+    from dask_gateway import Gateway, GatewayCluster
 
     kwargs = gateway_arguments(profile, tls=profile.tls)
-    if idle_timeout is not None:
-        kwargs.setdefault("idle_timeout", idle_timeout)
+    n = profile.options.get("n_workers")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+        raise ProfileError(
+            f"n_workers={n!r} in profile {profile.name!r} must be a whole number >= 0 "
+            f"({profile.where('options.n_workers')})"
+        )
+    if profile.idle_timeout is not None:
+        logger.warning(
+            "idle_timeout in profile %r is ignored: a Dask Gateway sets it on the server "
+            "(c.ClusterConfig.idle_timeout).",
+            profile.name,
+        )
+    probe_args = {k: kwargs[k] for k in ("address", "proxy_address", "auth") if k in kwargs}
+    gateway = Gateway(**probe_args)
+    try:
+        gateway.list_clusters()
+    except Exception as err:
+        mapped = _gateway_error(err, kwargs["address"], profile.options.get("username"))
+        if mapped is not None:
+            raise mapped from None
+        raise
+    finally:
+        gateway.close()
+        retire_gateway(gateway)
     try:
         cluster = GatewayCluster(**kwargs)
     except Exception as err:
-        status = getattr(err, "status", None)
-        if status in (401, 403):
-            raise ClusterConnectionError(
-                f"the gateway at {kwargs['address']} refused the credentials of user "
-                f"{profile.options.get('username')!r} ({status} {getattr(err, 'message', '')}). "
-                "Check the username and password (options.password_env names the variable)."
-            ) from None
-        if isinstance(err, (OSError, TimeoutError)) or status is not None:
-            raise ClusterConnectionError(
-                f"could not create a cluster on the gateway at {kwargs['address']}: "
-                f"{type(err).__name__}: {err}"
-            ) from err
+        mapped = _gateway_error(err, kwargs["address"], profile.options.get("username"))
+        if mapped is not None:
+            raise mapped from err
         raise
-    n = profile.options.get("n_workers")
     if n:
-        cluster.scale(int(n))
+        try:
+            cluster.scale(n)
+        except BaseException:
+            cluster.close(shutdown=True)
+            retire_gateway(cluster.gateway)
+            raise
     return cluster, []

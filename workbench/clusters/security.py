@@ -135,8 +135,8 @@ def make_certificates(
     Parameters
     ----------
     folder
-        Created if missing. Receives ``ca.pem``, ``ca-key.pem``, ``cert.pem``, ``key.pem``
-        (keys readable by the owner only).
+        Created if missing. Receives ``ca.pem``, ``cert.pem`` and ``key.pem`` (the key
+        readable by its owner only). The CA's own key is not kept: make a new set to add hosts.
     hosts
         Host names and IP addresses the certificate is valid for.
     days
@@ -219,25 +219,21 @@ def make_certificates(
             serialization.NoEncryption(),
         )
 
-    paths = {
-        "ca_file": out / "ca.pem",
-        "ca_key_file": out / "ca-key.pem",
-        "cert_file": out / "cert.pem",
-        "key_file": out / "key.pem",
-    }
+    paths = {"ca_file": out / "ca.pem", "cert_file": out / "cert.pem", "key_file": out / "key.pem"}
     contents = {
         "ca_file": ca_cert.public_bytes(serialization.Encoding.PEM),
-        "ca_key_file": pem_key(ca_key),
         "cert_file": cert.public_bytes(serialization.Encoding.PEM),
         "key_file": pem_key(key),
     }
     for role, p in paths.items():
-        tmp = p.with_name(p.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # a fresh temporary file (never a leftover one with other permissions), then rename
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(contents[role])
         os.replace(tmp, p)
-    return {k: paths[k] for k in ("ca_file", "cert_file", "key_file")}
+    return paths
 
 
 class UnencryptedAllreduceWarning(UserWarning):

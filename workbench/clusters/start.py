@@ -36,6 +36,36 @@ def _starter(kind: str) -> Starter:
     }[kind]
 
 
+#: Kinds whose scheduler we start (kubernetes gets the timeout in its spec; a gateway sets it).
+_SCHEDULER_HERE = ("local", "local-cuda", "ssh", "slurm")
+
+
+def _set_idle_timeout(seconds: float, dask_scheduler: Any = None) -> None:
+    """Run on the scheduler: close after ``seconds`` without work, counting from now."""
+    from time import time
+
+    dask_scheduler.idle_timeout = seconds
+    dask_scheduler.idle_since = time()
+
+
+def _check_dashboard_address(address: Any) -> str:
+    """Return ``address`` if it is ``HOST:PORT`` or ``:PORT``; warn when it is public."""
+    text = str(address)
+    host, sep, port = text.rpartition(":")
+    if not isinstance(address, str) or not sep or not port.isdigit():
+        raise ValueError(
+            f"dashboard address {address!r} must be HOST:PORT, e.g. '127.0.0.1:8787' "
+            "(port 0 picks a free one)"
+        )
+    if host.strip("[]") in ("", "0.0.0.0", "::"):
+        logger.warning(
+            "the dashboard at %s listens on every network interface: anyone who can reach this "
+            "machine can see it. Use 127.0.0.1:PORT and an SSH tunnel to keep it private.",
+            text,
+        )
+    return text
+
+
 def resolve_profile(profile: str | os.PathLike[str] | None) -> Profile:
     """Return the concrete profile to start: ``auto`` profiles become their GPU or CPU choice."""
     chosen = get_profile(profile if profile is not None else config.get("profiles.default"))
@@ -130,7 +160,7 @@ def start_cluster(
         security = security_for_profile(
             chosen.security, remote=chosen.remote, where=chosen.where("security"), tls=tls
         )
-    dashboard = str(
+    dashboard = _check_dashboard_address(
         dashboard_address
         or chosen.dashboard.get("address")
         or config.get("cluster.dashboard-address")
@@ -139,10 +169,12 @@ def start_cluster(
         idle_timeout = chosen.idle_timeout
     if idle_timeout is None:
         idle_timeout = config.get("cluster.idle-timeout")
+    idle_seconds = None
+    if idle_timeout is not None:
+        idle_seconds = config.timeout_seconds("cluster.idle-timeout", idle_timeout)
+        chosen = replace(chosen, idle_timeout=idle_timeout)
     starter = _starter(chosen.kind)
-    deployment, plugins = starter(
-        chosen, security=security, dashboard_address=dashboard, idle_timeout=idle_timeout
-    )
+    deployment, plugins = starter(chosen, security=security, dashboard_address=dashboard)
     dashboard_host = dashboard.rpartition(":")[0].strip("[]")
     local = chosen.kind in ("local", "local-cuda")
     cluster = Cluster(
@@ -155,7 +187,11 @@ def start_cluster(
     try:
         if adapt:
             cluster.adapt(**adapt)
-        cluster.get_client()
+        client = cluster.get_client()
+        if idle_seconds is not None and chosen.kind in _SCHEDULER_HERE:
+            # Set once the cluster is up: a scheduler that starts with a short idle timeout can
+            # close before its first worker has even registered, and the start then waits forever.
+            client.run_on_scheduler(_set_idle_timeout, idle_seconds)
     except BaseException:
         cluster.close()
         raise

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import dask.utils
-import yaml
 
 from workbench import config
+from workbench._yaml import read_mapping, require_mapping
 from workbench.errors import ProfileError
 
 #: Deployment kinds a profile may name, with a line on what each one starts.
@@ -136,43 +136,6 @@ def user_dir() -> Path:
     return Path(os.path.expandvars(str(config.get("profiles.path")))).expanduser()
 
 
-def _line_numbers(text: str) -> dict[str, int]:
-    """Map each top-level key and each ``options`` key to its 1-based line in ``text``."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    lines: dict[str, int] = {}
-    if not isinstance(node, yaml.MappingNode):
-        return lines
-    for key_node, value_node in node.value:
-        lines[str(key_node.value)] = key_node.start_mark.line + 1
-        if isinstance(value_node, yaml.MappingNode):
-            for sub_key, _ in value_node.value:
-                lines.setdefault(f"{key_node.value}.{sub_key.value}", sub_key.start_mark.line + 1)
-    return lines
-
-
-def _require_mapping(value: Any, key: str, path: Path, lines: dict[str, int]) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        line = lines.get(key, "?")
-        raise ProfileError(
-            f"{path}:{line}: '{key}' must be a mapping of names to values, "
-            f"not {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def _check_keys_are_names(
-    data: dict[Any, Any], prefix: str, path: Path, lines: dict[str, int]
-) -> None:
-    for key in data:
-        if not isinstance(key, str):
-            raise ProfileError(
-                f"{path}:{lines.get(prefix + str(key), '?')}: key {key!r} in "
-                f"{prefix.rstrip('.') or 'the profile'} must be a name, not {type(key).__name__}"
-            )
-
-
 def _resolve_path(value: Any, base: Path) -> str:
     p = Path(os.path.expandvars(str(value))).expanduser()
     return str(p if p.is_absolute() else (base / p).resolve())
@@ -196,26 +159,7 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
     """
     path = Path(path)
     name = name or path.stem
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ProfileError(f"cannot read profile {name!r} from {path}: {err}") from err
-    try:
-        data = yaml.safe_load(text)
-        lines = _line_numbers(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(err, "problem", None) or str(err)
-        raise ProfileError(
-            f"{where}: profile {name!r} is not valid YAML ({problem}); fix the file or remove it"
-        ) from None
-    if not isinstance(data, dict):
-        raise ProfileError(
-            f"{path}:1: profile {name!r} must be a YAML mapping with at least 'kind:', "
-            f"not {type(data).__name__}"
-        )
-    _check_keys_are_names(data, "", path, lines)
+    data, lines = read_mapping(path, f"profile {name!r}", ProfileError, "at least 'kind:'")
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
         key = unknown[0]
@@ -229,8 +173,7 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
             f"{path}:{lines.get('kind', 1)}: profile {name!r} has kind {kind!r}; "
             f"use one of: {', '.join(KINDS)}"
         )
-    security = _require_mapping(data.get("security"), "security", path, lines)
-    _check_keys_are_names(security, "security.", path, lines)
+    security = require_mapping(data.get("security"), "security", path, lines, ProfileError)
     bad = sorted(set(security) - _SECURITY_KEYS)
     if bad:
         raise ProfileError(
@@ -246,22 +189,20 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
         k: (_resolve_path(v, path.parent) if k.endswith("_file") and v is not None else v)
         for k, v in security.items()
     }
-    extra = {k: str(data[k]) for k in ("gpu", "cpu") if k in data}
+    extra: dict[str, str] = {k: str(data[k]) for k in ("gpu", "cpu") if k in data}
     if kind == "auto" and set(extra) != {"gpu", "cpu"}:
         raise ProfileError(
             f"{path}:{lines.get('kind', 1)}: kind 'auto' needs both 'gpu:' and 'cpu:' profile names"
         )
-    adapt = _require_mapping(data.get("adapt"), "adapt", path, lines)
-    _check_keys_are_names(adapt, "adapt.", path, lines)
+    adapt = require_mapping(data.get("adapt"), "adapt", path, lines, ProfileError)
     bad = sorted(set(adapt) - {"minimum", "maximum"})
     if bad:
         raise ProfileError(
             f"{path}:{lines.get('adapt.' + bad[0], '?')}: unknown adapt key {bad[0]!r}; "
             "valid keys: minimum, maximum"
         )
-    options = _require_mapping(data.get("options"), "options", path, lines)
-    _check_keys_are_names(options, "options.", path, lines)
-    dashboard = _require_mapping(data.get("dashboard"), "dashboard", path, lines)
+    options = require_mapping(data.get("options"), "options", path, lines, ProfileError)
+    dashboard = require_mapping(data.get("dashboard"), "dashboard", path, lines, ProfileError)
     bad = sorted(map(str, set(dashboard) - {"address"}))
     if bad:
         raise ProfileError(

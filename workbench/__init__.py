@@ -6,12 +6,18 @@ Everything a user needs is importable from here::
 
     cluster = wb.start_cluster()          # GPUs if present, else CPU
     client = wb.connect("tls://host:8786", security={...})
-    wb.profiles(); wb.hardware()
+    wb.profiles(); wb.hardware(); wb.datasets()
+    ds = wb.load("fraud")                 # a catalog name, or a path/glob/URL of Parquet or CSV
+    train, valid, test = ds.split((0.8, 0.1, 0.1), seed=0, stratify=True)
+    X, y = train.to_arrays(device="auto")
 
 Modules below this package are implementation; their names may change.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from workbench import config as _config  # loads the workbench.* defaults into dask.config
 from workbench.clusters.cluster import Cluster
@@ -21,7 +27,10 @@ from workbench.clusters.security import make_certificates
 from workbench.clusters.start import start_cluster
 from workbench.errors import (
     ClusterConnectionError,
+    DataError,
+    DataNotFoundError,
     GPUUnavailableError,
+    InsufficientMemoryError,
     MainGuardError,
     MissingDependencyError,
     ProfileError,
@@ -30,13 +39,46 @@ from workbench.errors import (
 )
 from workbench.hardware import Hardware, hardware
 
+if TYPE_CHECKING:
+    from workbench.data.catalog import datasets
+    from workbench.data.dataset import Dataset
+    from workbench.data.generate import generate
+    from workbench.data.load import load
+
 __version__ = "0.1.0"
+
+# The data API imports dask.dataframe, which imports dask.array, which imports CuPy wherever it
+# is installed; loading these names on first use keeps `import workbench` free of the GPU stack
+# and quick for the command line.
+_LAZY = {
+    "Dataset": "workbench.data.dataset",
+    "datasets": "workbench.data.catalog",
+    "generate": "workbench.data.generate",
+    "load": "workbench.data.load",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Cluster",
     "ClusterConnectionError",
+    "DataError",
+    "DataNotFoundError",
+    "Dataset",
     "GPUUnavailableError",
     "Hardware",
+    "InsufficientMemoryError",
     "MainGuardError",
     "MissingDependencyError",
     "Profile",
@@ -45,7 +87,10 @@ __all__ = [
     "WorkbenchError",
     "__version__",
     "connect",
+    "datasets",
+    "generate",
     "hardware",
+    "load",
     "make_certificates",
     "profiles",
     "start_cluster",

@@ -5,8 +5,9 @@ Errors name the file and the line, so a user can go straight to the mistake.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -94,3 +95,56 @@ def require_mapping(
         )
     check_keys_are_names(value, key + ".", path, lines, error)
     return value
+
+
+def yaml_files(*folders: Path) -> dict[str, Path]:
+    """Map each ``*.yaml``/``*.yml`` file's stem to its path; later folders win."""
+    files: dict[str, Path] = {}
+    for folder in folders:
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+                files[f.stem] = f
+    return files
+
+
+T = TypeVar("T")
+
+
+class Listing(Mapping[str, T]):
+    """A read-only, sorted mapping of named entries read from YAML files.
+
+    The files that could not be read are in ``errors`` (name -> reason); ``repr`` is a
+    plain-text table.
+    """
+
+    columns: tuple[tuple[str, int], ...] = ()  # (header, width); the last column is unpadded
+
+    def __init__(self, entries: dict[str, T], errors: dict[str, str] | None = None):
+        self._entries = dict(sorted(entries.items()))
+        self.errors = dict(errors or {})
+
+    def __getitem__(self, name: str) -> T:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def row(self, entry: T) -> tuple[str, ...]:
+        """The cells of one entry, after its name, in the order of :attr:`columns`."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        width = max((len(n) for n in [*self._entries, *self.errors]), default=4)
+        cols = [("name", width), *self.columns]
+
+        def line(cells: tuple[str, ...]) -> str:
+            padded = [f"{c:<{w}}" for c, (_, w) in zip(cells[:-1], cols, strict=False)]
+            return "  ".join([*padded, cells[-1]]).rstrip()
+
+        rows = [line(tuple(h for h, _ in cols))]
+        rows += [line((name, *self.row(e))) for name, e in self._entries.items()]
+        rows += [f"{n:<{width}}  (invalid)  {msg}" for n, msg in self.errors.items()]
+        return "\n".join(rows)

@@ -250,6 +250,114 @@ def hardware_cmd() -> None:
 
 
 @main.group()
+def data() -> None:
+    """The dataset catalog, synthetic data, and what is in a dataset."""
+
+
+@data.command("list")
+def data_list() -> None:
+    """List the datasets of the catalog."""
+    from workbench.data.catalog import builtin_dir, datasets, user_dir
+
+    click.echo(repr(datasets()))
+    click.echo(f"\nbuilt-in: {builtin_dir()}\nyours:    {user_dir()}")
+
+
+@data.command("generate")
+@click.argument("name")
+@click.option("--rows", type=int, default=None, help="Rows to make (default: the generator's).")
+@click.option("--out", "out", required=True, help="Folder or fsspec URL to write Parquet to.")
+@click.option("--partitions", type=int, default=None, help="Number of files.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing folder.")
+@click.option("--profile", "-p", default=None, help="Cluster profile to generate on.")
+def data_generate(
+    name: str,
+    rows: int | None,
+    out: str,
+    partitions: int | None,
+    seed: int,
+    overwrite: bool,
+    profile: str | None,
+) -> None:
+    """Write synthetic data of domain NAME (fraud, maintenance, demand, higgs) as Parquet."""
+    from workbench.clusters.start import start_cluster
+    from workbench.data.generate import generate
+
+    try:
+        with start_cluster(profile) as cluster:
+            ds = generate(
+                name,
+                rows,
+                out,
+                partitions=partitions,
+                seed=seed,
+                overwrite=overwrite,
+                client=cluster.get_client(),
+            )
+    except (WorkbenchError, ValueError, TypeError, FileExistsError) as err:
+        _fail(err)
+        return
+    click.echo(f"wrote {ds.rows:,} rows in {ds.npartitions} partitions to {out}")
+
+
+@data.command("info")
+@click.argument("source")
+@click.option("--format", "fmt", default=None, help="parquet or csv, if the names do not say.")
+def data_info(source: str, fmt: str | None) -> None:
+    """Show the schema, files, rows and sizes of a dataset (catalog name, path or URL).
+
+    Reads file metadata only; nothing is loaded.
+    """
+    from dask.utils import format_bytes
+
+    from workbench.data.catalog import get_entry
+    from workbench.data.sources import inspect_source
+
+    try:
+        entry = get_entry(source) if "/" not in source and "://" not in source else None
+        path = source
+        if entry is not None:
+            click.echo(f"catalog entry {entry.name!r}: {entry.description}")
+            click.echo(f"task: {entry.task}  target: {entry.target}")
+            if entry.generated:
+                from workbench.data.generate import cache_path
+                from workbench.data.generators import get_generator
+
+                src = entry.source
+                gen = get_generator(str(src["generator"]))
+                rows = int(src.get("rows") or gen.default_rows)
+                parts = int(src.get("partitions") or 1)
+                path = cache_path(gen.name, rows, parts, int(src.get("seed") or 0))
+                click.echo(f"generator: {gen.name}, {rows:,} rows, {parts} partitions -> {path}")
+                import os
+
+                if not os.path.isdir(path):
+                    click.echo("not generated yet (wb.load generates it on first use)")
+                    return
+            else:
+                path = str(entry.source["path"])
+        info = inspect_source(path, format=fmt or (entry.source.get("format") if entry else None))
+    except (WorkbenchError, ValueError, TypeError) as err:
+        _fail(err)
+        return
+    click.echo(f"format: {info.format}, files: {len(info.urls)}")
+    if info.rows is not None:
+        click.echo(f"rows: {info.rows:,}")
+    click.echo(
+        f"bytes: {format_bytes(info.nbytes)} ({'uncompressed' if info.schema else 'on disk'})"
+    )
+    if info.schema is not None:
+        click.echo("columns:")
+        for field in info.schema:
+            click.echo(f"  {field.name}: {field.type}")
+    for url in info.urls[:5]:
+        click.echo(f"  {url}")
+    if len(info.urls) > 5:
+        click.echo(f"  ... and {len(info.urls) - 5} more")
+
+
+@main.group()
 def tls() -> None:
     """TLS certificates for clusters."""
 

@@ -34,3 +34,15 @@ class SecurityConfigError(WorkbenchError, ValueError):
 
 class MainGuardError(WorkbenchError, RuntimeError):
     """A script starts a process-based cluster without an ``if __name__ == "__main__":`` guard."""
+
+
+class DataError(WorkbenchError, ValueError):
+    """A dataset is unusable as given: a bad file, schema, column, target or value."""
+
+
+class DataNotFoundError(WorkbenchError, FileNotFoundError):
+    """A dataset source (path, glob, URL or catalog name) matches no files."""
+
+
+class InsufficientMemoryError(WorkbenchError, MemoryError):
+    """Data would not fit in the cluster's free memory; the message gives the figures."""

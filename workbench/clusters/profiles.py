@@ -19,7 +19,7 @@ A profile file looks like::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any
 import dask.utils
 
 from workbench import config
-from workbench._yaml import read_mapping, require_mapping
+from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
 from workbench.errors import ProfileError
 
 #: Deployment kinds a profile may name, with a line on what each one starts.
@@ -237,42 +237,22 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
 
 def _profile_files() -> dict[str, Path]:
     """Map each profile name to its file; user profiles replace built-in ones."""
-    files: dict[str, Path] = {}
-    for folder in (builtin_dir(), user_dir()):
-        if folder.is_dir():
-            for f in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
-                files[f.stem] = f
-    return files
+    return yaml_files(builtin_dir(), user_dir())
 
 
-class Profiles(Mapping[str, Profile]):
+class Profiles(Listing[Profile]):
     """The available profiles by name, with a text and an HTML table for notebooks."""
 
-    def __init__(self, profiles: dict[str, Profile], errors: dict[str, str] | None = None):
-        self._profiles = dict(sorted(profiles.items()))
-        self.errors = dict(errors or {})
+    columns = (("kind", 10), ("tls", 5), ("description", 0))
 
-    def __getitem__(self, name: str) -> Profile:
-        return self._profiles[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._profiles)
-
-    def __len__(self) -> int:
-        return len(self._profiles)
-
-    def __repr__(self) -> str:
-        width = max((len(n) for n in self._profiles), default=4)
-        rows = [f"{'name':<{width}}  {'kind':<10}  tls    description"]
-        for p in self._profiles.values():
-            rows.append(f"{p.name:<{width}}  {p.kind:<10}  {p.tls!s:<5}  {p.description}")
-        rows += [f"{n:<{width}}  (invalid)   {msg}" for n, msg in self.errors.items()]
-        return "\n".join(rows)
+    def row(self, entry: Profile) -> tuple[str, ...]:
+        """Kind, TLS and description of one profile."""
+        return (entry.kind, str(entry.tls), entry.description)
 
     def _repr_html_(self) -> str:
         from workbench.display import render
 
-        return render("profiles.html.j2", profiles=self._profiles.values(), errors=self.errors)
+        return render("profiles.html.j2", profiles=self.values(), errors=self.errors)
 
 
 def profiles() -> Profiles:

@@ -1,0 +1,413 @@
+"""Datasets on real clusters and real files: catalog, load, checks, split, persist, arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import fsspec
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from distributed import Client, LocalCluster
+
+import workbench as wb
+from workbench.cli import main
+
+
+def _in_process_client(n_workers: int, threads: int) -> Iterator[Client]:
+    """A client of an in-process LocalCluster that listens on localhost only."""
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
+        ) as c,
+        Client(c, set_as_default=False) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client2() -> Iterator[Client]:
+    yield from _in_process_client(2, 1)
+
+
+@pytest.fixture(scope="module")
+def client1() -> Iterator[Client]:
+    yield from _in_process_client(1, 2)
+
+
+@pytest.fixture(scope="module")
+def fraud(client2: Client, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "fraud"
+    wb.generate("fraud", 40_000, path, partitions=4, seed=7, client=client2)
+    return path
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path).sort_values("transaction_id").reset_index(drop=True)
+
+
+# --- generate ---------------------------------------------------------------------------------
+def test_generate_is_deterministic_whatever_the_workers(
+    client1: Client, client2: Client, tmp_path: Path
+) -> None:
+    a = wb.generate("higgs", 9_000, tmp_path / "a", partitions=3, seed=3, client=client1)
+    b = wb.generate("higgs", 9_000, tmp_path / "b", partitions=3, seed=3, client=client2)
+    assert a.rows == b.rows == 9_000 and a.npartitions == 3
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a"), pd.read_parquet(tmp_path / "b"))
+    c = wb.generate("higgs", 9_000, tmp_path / "c", partitions=3, seed=4, client=client2)
+    assert not pd.read_parquet(tmp_path / "c").equals(pd.read_parquet(tmp_path / "a"))
+    assert c.task == "binary" and c.target == "is_signal"
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "_SUCCESS",
+        "part.00000.parquet",
+        "part.00001.parquet",
+        "part.00002.parquet",
+    ]
+    assert not list(tmp_path.glob("*.tmp-*"))  # the temporary folder was renamed
+
+
+def test_generate_refuses_to_overwrite_and_bad_arguments(
+    client2: Client, fraud: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        wb.generate("fraud", 100, fraud, client=client2)
+    with pytest.raises(ValueError, match="unknown"):
+        wb.generate("weather", 100, tmp_path / "w", client=client2)
+    with pytest.raises(ValueError, match="rows"):
+        wb.generate("fraud", 0, tmp_path / "z", client=client2)
+    with pytest.raises(ValueError):
+        wb.generate("fraud", 10, tmp_path / "p", partitions=20, client=client2)
+    assert list(tmp_path.iterdir()) == []  # nothing written for refused calls
+
+
+# --- load -------------------------------------------------------------------------------------
+def test_load_path_checks_and_categories(client2: Client, fraud: Path) -> None:
+    ds = wb.load(
+        fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client2
+    )
+    assert ds.rows == 40_000 and ds.npartitions == 4 and ds.task == "binary"
+    assert ds.features["device"] == "categorical" and ds.features["amount"] == "numeric"
+    assert set(ds.categories["device"]) == {"mobile", "web", "pos", "atm"}
+    assert ds.columns[-1] == "is_fraud"
+    assert "40,000 rows" in repr(ds)
+    html = ds._repr_html_()
+    assert "40,000" in html and "merchant_category" in html and "categorical" in html
+
+
+def test_columns_and_filters_are_pushed_down(client2: Client, fraud: Path) -> None:
+    ds = wb.load(
+        fraud,
+        target="is_fraud",
+        columns=["amount", "hour"],
+        filters=[("amount", ">", 100.0)],
+        client=client2,
+    )
+    assert list(ds.frame.columns) == ["amount", "hour", "is_fraud"]
+    frame = ds.frame.compute(scheduler="sync")
+    assert len(frame) == ds.rows and 0 < ds.rows < 40_000
+    assert (frame["amount"] > 100.0).all()
+
+
+def test_load_from_memory_filesystem_and_csv(client2: Client, tmp_path: Path) -> None:
+    df = pd.DataFrame(
+        {"x": np.arange(100, dtype="float64"), "c": ["a", "b"] * 50, "y": [0, 1] * 50}
+    )
+    fs = fsspec.filesystem("memory")
+    for i in range(2):
+        with fs.open(f"/wbtest/part{i}.parquet", "wb") as f:
+            df.iloc[i * 50 : (i + 1) * 50].to_parquet(f)
+    ds = wb.load("memory://wbtest/", target="y", categorical=["c"], client=client2)
+    assert ds.rows == 100 and ds.categories["c"] == ["a", "b"]
+    for i in range(2):
+        df.iloc[i * 50 : (i + 1) * 50].to_csv(tmp_path / f"p{i}.csv", index=False)
+    ds = wb.load(str(tmp_path / "*.csv"), target="y", categorical=["c"], client=client2)
+    assert ds.rows == 100 and ds.task == "binary"
+    fs.rm("/wbtest", recursive=True)
+
+
+def test_categories_are_encoded_the_same_in_every_partition(
+    client2: Client, tmp_path: Path
+) -> None:
+    pd.DataFrame({"c": ["b", "b", "a"], "y": [0.0, 1.0, 2.5]}).to_parquet(tmp_path / "p0.parquet")
+    pd.DataFrame({"c": ["c", "b", "c"], "y": [1.0, 2.0, 0.5]}).to_parquet(tmp_path / "p1.parquet")
+    ds = wb.load(tmp_path, target="y", categorical=["c"], task="regression", client=client2)
+    assert ds.categories["c"] == ["a", "b", "c"]
+    X, _ = ds.to_arrays(device="cpu", client=client2)
+    codes = client2.compute(X).result()[:, 0]
+    assert codes.tolist() == [1.0, 1.0, 0.0, 2.0, 1.0, 2.0]  # "b" is 1 in both files
+
+
+def test_same_levels_in_another_order_are_recoded(client2: Client, tmp_path: Path) -> None:
+    # each file's dictionary lists the same values in a different order
+    a = pd.DataFrame({"c": pd.Categorical(["x", "y"], categories=["y", "x"]), "t": [0.0, 1.0]})
+    b = pd.DataFrame({"c": pd.Categorical(["x", "y"], categories=["x", "y"]), "t": [1.0, 2.0]})
+    a.to_parquet(tmp_path / "a.parquet")
+    b.to_parquet(tmp_path / "b.parquet")
+    ds = wb.load(tmp_path, target="t", task="regression", client=client2)
+    assert ds.categories["c"] == ["x", "y"]
+    X, _ = ds.to_arrays(device="cpu", client=client2)
+    assert client2.compute(X).result()[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+    # without the checks, to_arrays finds the common levels itself
+    unchecked = wb.load(tmp_path, target="t", task="regression", check=False, client=client2)
+    assert unchecked.categories == {}
+    X, _ = unchecked.to_arrays(device="cpu", client=client2)
+    assert client2.compute(X).result()[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_all_null_and_constant_columns_are_reported(client2: Client, tmp_path: Path) -> None:
+    pd.DataFrame(
+        {"x": [1.0, 2.0, 3.0, 4.0], "k": [5.0] * 4, "n": [np.nan] * 4, "y": [0, 1, 0, 1]}
+    ).to_parquet(tmp_path / "d.parquet")
+    ds = wb.load(tmp_path, target="y", client=client2)
+    assert ds.report == {"all_null": ["n"], "constant": ["k"]}
+
+
+def test_catalog_lists_shipped_entries_and_generates_on_first_use(
+    client2: Client, tmp_path: Path
+) -> None:
+    cat = wb.datasets()
+    assert {"fraud", "maintenance", "demand", "higgs"} <= set(cat) and cat.errors == {}
+    assert "is_fraud" in repr(cat) and "<table>" in cat._repr_html_()
+    mine = tmp_path / "catalog"
+    mine.mkdir()
+    (mine / "tiny.yaml").write_text(
+        "name: tiny\ndescription: small fraud\ntask: binary\ntarget: is_fraud\n"
+        "source: {generator: fraud, rows: 5000, partitions: 2, seed: 1}\n"
+        "features: {transaction_id: ignore, merchant_category: categorical, device: categorical}\n"
+    )
+    with dask.config.set(
+        {"workbench.data.path": str(mine), "workbench.data.cache": str(tmp_path / "cache")}
+    ):
+        ds = wb.load("tiny", client=client2)
+        assert ds.rows == 5000 and ds.target == "is_fraud" and ds.task == "binary"
+        assert "transaction_id" not in ds.features and ds.features["device"] == "categorical"
+        done = next((tmp_path / "cache").glob("fraud-*")) / "_SUCCESS"
+        stamp = done.stat().st_mtime_ns
+        wb.load("tiny", client=client2)  # read from the cache, not made again
+        assert done.stat().st_mtime_ns == stamp
+        result = CliRunner().invoke(main, ["data", "info", "tiny"])
+        assert result.exit_code == 0, result.output
+        assert "rows: 5,000" in result.output and "merchant_category" in result.output
+
+
+# --- bad inputs: one clear error each, naming the file or column ------------------------------
+def _write(path: Path, df: pd.DataFrame) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path)
+    return path
+
+
+GOOD = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"], "y": [0, 1, 0]})
+
+
+def test_bad_inputs(client2: Client, tmp_path: Path) -> None:
+    with pytest.raises(wb.DataNotFoundError, match="does not exist"):
+        wb.load(tmp_path / "nope", client=client2)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(wb.DataNotFoundError, match="holds no Parquet or CSV"):
+        wb.load(tmp_path / "empty", client=client2)
+    with pytest.raises(wb.DataNotFoundError, match="neither a dataset in the catalog"):
+        wb.load("no_such_dataset", client=client2)
+
+    corrupt = tmp_path / "corrupt"
+    _write(corrupt / "a.parquet", GOOD)
+    (corrupt / "b.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(wb.DataError, match=r"b\.parquet is not a readable Parquet file"):
+        wb.load(corrupt, target="y", client=client2)
+
+    mixed = tmp_path / "mixed"
+    _write(mixed / "a.parquet", GOOD)
+    _write(mixed / "b.parquet", GOOD.assign(x=GOOD["x"].astype("int64")))
+    with pytest.raises(wb.DataError, match=r"column 'x' is int64 in .*b\.parquet but double"):
+        wb.load(mixed, target="y", client=client2)
+    other = tmp_path / "other"
+    _write(other / "a.parquet", GOOD)
+    _write(other / "b.parquet", GOOD.rename(columns={"x": "z"}))
+    with pytest.raises(wb.DataError, match=r"b\.parquet has other columns"):
+        wb.load(other, target="y", client=client2)
+
+    good = _write(tmp_path / "good" / "a.parquet", GOOD).parent
+    with pytest.raises(wb.DataError, match="target 'label' is not a column"):
+        wb.load(good, target="label", categorical=["c"], client=client2)
+    with pytest.raises(wb.DataError, match=r"'c' holds strings .* not declared categorical"):
+        wb.load(good, target="y", client=client2)
+    with pytest.raises(wb.DataError, match=r"holds .* values such as"):
+        wb.load(good, target="c", task="binary", client=client2)
+
+    nan = _write(tmp_path / "nan" / "a.parquet", GOOD.assign(y=[0.0, np.nan, 1.0])).parent
+    with pytest.raises(wb.DataError, match=r"missing .* in 1 of 3 rows"):
+        wb.load(nan, target="y", categorical=["c"], client=client2)
+    inf = _write(tmp_path / "inf" / "a.parquet", GOOD.assign(y=[0.5, np.inf, 1.0])).parent
+    with pytest.raises(wb.DataError, match="infinite"):
+        wb.load(inf, target="y", categorical=["c"], task="regression", client=client2)
+    one = _write(tmp_path / "one" / "a.parquet", GOOD.assign(y=[1, 1, 1])).parent
+    with pytest.raises(wb.DataError, match="one class only"):
+        wb.load(one, target="y", categorical=["c"], task="binary", client=client2)
+    labels = _write(tmp_path / "labels" / "a.parquet", GOOD.assign(y=[1, 2, 1])).parent
+    with pytest.raises(wb.DataError, match=r"needs 0..k-1"):
+        wb.load(labels, target="y", categorical=["c"], task="binary", client=client2)
+    zero = _write(tmp_path / "zero" / "a.parquet", GOOD.iloc[:0]).parent
+    with pytest.raises(wb.DataError, match="zero rows"):
+        wb.load(zero, target="y", categorical=["c"], client=client2)
+    with pytest.raises(ValueError, match="task="):
+        wb.load(good, target="y", task="ranking", client=client2)
+
+
+def test_bad_catalog_entry_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("name: bad\nsource: {generator: weather}\n")
+    with dask.config.set({"workbench.data.path": str(tmp_path)}):
+        cat = wb.datasets()
+    assert "unknown generator 'weather'" in cat.errors["bad"]
+    assert f"{tmp_path / 'bad.yaml'}:2" in cat.errors["bad"]
+
+
+# --- split ------------------------------------------------------------------------------------
+def test_split_is_deterministic_disjoint_complete_and_stratified(
+    client1: Client, client2: Client, fraud: Path
+) -> None:
+    def ids(client: Client) -> list[set[int]]:
+        ds = wb.load(
+            fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client
+        )
+        parts = ds.split((0.8, 0.1, 0.1), seed=5, stratify=True)
+        return [set(client.compute(p.frame["transaction_id"]).result()) for p in parts]
+
+    one, two = ids(client1), ids(client2)
+    assert one == two  # the same rows on one worker and on two
+    assert sum(len(p) for p in two) == 40_000
+    assert not (two[0] & two[1]) and not (two[1] & two[2]) and not (two[0] & two[2])
+    assert abs(len(two[0]) / 40_000 - 0.8) < 0.01
+
+    ds = wb.load(
+        fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client2
+    )
+    rate = client2.compute(ds.frame["is_fraud"].mean()).result()
+    for part in ds.split((0.5, 0.5), seed=1, stratify=True):
+        part_rate = client2.compute(part.frame["is_fraud"].mean()).result()
+        assert abs(part_rate - rate) < 0.0015  # rare class kept in proportion
+
+
+@pytest.mark.parametrize("fractions", [(0.8, 0.1), (0.5, 0.6), (1.0,), (0.5, -0.5, 1.0), "80/20"])
+def test_fractions_must_be_positive_and_sum_to_one(
+    fraud: Path, client2: Client, fractions: object
+) -> None:
+    ds = wb.load(
+        fraud,
+        target="is_fraud",
+        categorical=["merchant_category", "device"],
+        check=False,
+        client=client2,
+    )
+    with pytest.raises((ValueError, TypeError), match="fractions"):
+        ds.split(fractions)  # type: ignore[arg-type]
+
+
+# --- persist and arrays ----------------------------------------------------------------------
+def test_persist_spreads_over_workers_and_reports_placement(client2: Client, fraud: Path) -> None:
+    ds = wb.load(
+        fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client2
+    ).persist(client=client2)
+    assert ds.persisted and ds.rows == 40_000
+    table = ds.placement.to_frame()
+    assert len(table) == 2 and (table["partitions"] > 0).all() and table["rows"].sum() == 40_000
+    assert ds.placement.empty_workers == []
+    html = ds._repr_html_()
+    assert "Placement" in html and "20,000" in html
+
+
+def test_persist_refuses_what_does_not_fit(client2: Client, fraud: Path) -> None:
+    ds = wb.load(
+        fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client2
+    )
+    with (
+        dask.config.set({"workbench.data.memory-fraction": 1e-9}),
+        pytest.raises(wb.InsufficientMemoryError, match=r"needs about .* free for data"),
+    ):
+        ds.persist(client=client2)
+
+
+def test_to_arrays_known_chunks_dtype_and_devices(client2: Client, fraud: Path) -> None:
+    ds = wb.load(
+        fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client2
+    )
+    train, _ = ds.split((0.5, 0.5), seed=0)
+    X, y = train.to_arrays(device="auto", client=client2)
+    assert X.dtype == np.float32 and not any(np.isnan(c) for c in X.chunks[0])
+    assert X.shape[1] == len(ds.features) and X.shape[0] == y.shape[0]
+    assert isinstance(client2.compute(X).result(), np.ndarray)
+    assert set(np.unique(client2.compute(y).result())) == {0, 1}
+    with pytest.raises(wb.GPUUnavailableError, match="no worker reports a GPU"):
+        train.to_arrays(device="gpu", client=client2)
+    with pytest.raises(ValueError, match="device="):
+        train.to_arrays(device="tpu", client=client2)
+    with pytest.raises(ValueError, match="floating"):
+        train.to_arrays(dtype="int32", client=client2)
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+def test_cli_data_list_and_info(fraud: Path) -> None:
+    result = CliRunner().invoke(main, ["data", "list"])
+    assert result.exit_code == 0 and "fraud" in result.output and "higgs" in result.output
+    result = CliRunner().invoke(main, ["data", "info", str(fraud)])
+    assert result.exit_code == 0, result.output
+    assert "rows: 40,000" in result.output and "files: 4" in result.output
+    assert "is_fraud: int8" in result.output
+    result = CliRunner().invoke(main, ["data", "info", str(fraud / "nope")])
+    assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_cli_data_generate_with_progress(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("workbench")
+    out = subprocess.run(
+        [
+            str(exe),
+            "data",
+            "generate",
+            "maintenance",
+            "--rows",
+            "3000",
+            "--out",
+            str(tmp_path / "m"),
+            "--partitions",
+            "3",
+            "-p",
+            "local-cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "wrote 3,000 rows in 3 partitions" in out.stdout
+    assert "generate maintenance" in out.stderr and "3/3" in out.stderr  # the progress bar
+    assert len(list((tmp_path / "m").glob("part.*.parquet"))) == 3
+    again = subprocess.run(
+        [
+            str(exe),
+            "data",
+            "generate",
+            "maintenance",
+            "--rows",
+            "3000",
+            "--out",
+            str(tmp_path / "m"),
+            "-p",
+            "local-cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert again.returncode == 1 and "overwrite" in again.stderr

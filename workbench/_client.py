@@ -1,0 +1,48 @@
+"""The client that workbench calls use when they are given ``client=None``."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+from typing import Any
+
+from distributed import Client
+
+logger = logging.getLogger("workbench")
+
+_started: list[Any] = []  # clusters started here for lack of a client; closed at exit
+
+
+def ensure_client(client: Client | None = None) -> Client:
+    """Return ``client``, else the current Dask client, else one on a new default cluster.
+
+    The last case starts ``workbench.start_cluster()`` (the default profile), says so, and
+    closes that cluster when the interpreter exits.
+    """
+    if client is not None:
+        if not isinstance(client, Client):
+            raise TypeError(
+                f"client must be a distributed.Client or None, not {type(client).__name__}"
+            )
+        return client
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except ValueError:
+        pass
+    from workbench.clusters.start import start_cluster
+
+    logger.info("no Dask client is connected: starting the default local cluster for this session")
+    cluster = start_cluster()
+    if not _started:
+        atexit.register(_close_started)
+    _started.append(cluster)
+    return cluster.get_client()
+
+
+def _close_started() -> None:
+    while _started:
+        with contextlib.suppress(Exception):  # at exit, nothing is worth raising for
+            _started.pop().close()

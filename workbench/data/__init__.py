@@ -1,0 +1,1 @@
+"""Datasets: the catalog, loading from any filesystem, synthetic domain data, splits, placement."""

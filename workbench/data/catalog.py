@@ -1,0 +1,185 @@
+"""The dataset catalog: one YAML file per dataset in ``datasets/`` and in the user's folder.
+
+An entry looks like::
+
+    name: fraud
+    description: Card transactions, rare fraud class (~0.5%).
+    task: binary                      # binary, multiclass or regression
+    target: is_fraud
+    source: {generator: fraud, rows: 1000000, partitions: 8, seed: 0}
+    #   or: {path: "s3://bucket/fraud/*.parquet", format: parquet, storage_options: {...}}
+    features: {merchant_category: categorical, device: categorical}
+    split: {fractions: [0.8, 0.1, 0.1], stratify: true, seed: 0}
+
+A generator entry is generated on first use into ``workbench.data.cache`` and read from there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from workbench import config
+from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
+from workbench.errors import DataError
+
+TASKS = ("binary", "multiclass", "regression")
+FEATURE_KINDS = ("numeric", "categorical", "ignore")  # ignore: not a feature (an id, a date)
+_KEYS = {"name", "description", "task", "target", "source", "features", "split"}
+_SOURCE_KEYS = {"generator", "rows", "partitions", "seed", "path", "format", "storage_options"}
+_SPLIT_KEYS = {"fractions", "stratify", "seed"}
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One dataset of the catalog.
+
+    Attributes
+    ----------
+    name, description
+        The entry's name (the file name) and one line about it.
+    task
+        ``binary``, ``multiclass`` or ``regression``, or ``None`` to infer it.
+    target
+        The target column.
+    source
+        ``{"generator": ..., "rows": ..., ...}`` or ``{"path": ..., "format": ...}``.
+    features
+        Declared kinds of columns (``categorical`` for string columns).
+    split
+        The default split: ``fractions``, ``stratify``, ``seed``.
+    path
+        The YAML file.
+    """
+
+    name: str
+    description: str = ""
+    task: str | None = None
+    target: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, str] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def generated(self) -> bool:
+        """Whether the data comes from a generator."""
+        return "generator" in self.source
+
+
+def builtin_dir() -> Path:
+    """The folder of the shipped entries (``datasets/`` of a checkout, or package data)."""
+    checkout = Path(__file__).resolve().parents[2] / "datasets"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("workbench._datasets")))
+
+
+def user_dir() -> Path:
+    """The user's catalog folder, from ``workbench.data.path``."""
+    return Path(os.path.expandvars(str(config.get("data.path")))).expanduser()
+
+
+def load_entry(path: str | os.PathLike[str]) -> CatalogEntry:
+    """Read and check one catalog file.
+
+    Raises
+    ------
+    DataError
+        Malformed YAML (file and line), unknown keys, an unknown task or feature kind, a
+        source with neither ``generator`` nor ``path``, or an unknown generator.
+    """
+    path = Path(path)
+    data, lines = read_mapping(path, f"dataset entry {path.stem!r}", DataError, "'source:'")
+
+    def where(key: str) -> str:
+        return f"{path}:{lines.get(key, '?')}"
+
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise DataError(f"{where(unknown[0])}: unknown key {unknown[0]!r}; valid: {sorted(_KEYS)}")
+    task = data.get("task")
+    if task is not None and task not in TASKS:
+        raise DataError(f"{where('task')}: task {task!r} must be one of {', '.join(TASKS)}")
+    source = require_mapping(data.get("source"), "source", path, lines, DataError)
+    bad = sorted(set(source) - _SOURCE_KEYS)
+    if bad:
+        raise DataError(f"{where('source.' + bad[0])}: unknown source key {bad[0]!r}")
+    if ("generator" in source) == ("path" in source):
+        raise DataError(f"{where('source')}: source needs exactly one of 'generator:' or 'path:'")
+    if "generator" in source:
+        from workbench.data.generators import GENERATORS
+
+        if source["generator"] not in GENERATORS:
+            raise DataError(
+                f"{where('source.generator')}: unknown generator {source['generator']!r}; "
+                f"known: {', '.join(GENERATORS)}"
+            )
+    features = require_mapping(data.get("features"), "features", path, lines, DataError)
+    for col, kind in features.items():
+        if kind not in FEATURE_KINDS:
+            raise DataError(
+                f"{where('features.' + col)}: feature {col!r} has kind {kind!r}; "
+                f"use one of {', '.join(FEATURE_KINDS)}"
+            )
+    split = require_mapping(data.get("split"), "split", path, lines, DataError)
+    bad = sorted(set(split) - _SPLIT_KEYS)
+    if bad:
+        raise DataError(f"{where('split.' + bad[0])}: unknown split key {bad[0]!r}")
+    return CatalogEntry(
+        name=path.stem,
+        description=str(data.get("description") or "").strip(),
+        task=task,
+        target=data.get("target"),
+        source=dict(source),
+        features={str(k): str(v) for k, v in features.items()},
+        split=dict(split),
+        path=path,
+    )
+
+
+def _files() -> dict[str, Path]:
+    return yaml_files(builtin_dir(), user_dir())
+
+
+class Catalog(Listing[CatalogEntry]):
+    """The catalog by name, with a text and an HTML table."""
+
+    columns = (("task", 10), ("target", 24), ("description", 0))
+
+    def row(self, entry: CatalogEntry) -> tuple[str, ...]:
+        """Task, target and description of one entry."""
+        return (entry.task or "?", entry.target or "?", entry.description)
+
+    def _repr_html_(self) -> str:
+        from workbench.display import render
+
+        return render("catalog.html.j2", entries=self.values(), errors=self.errors)
+
+
+def datasets() -> Catalog:
+    """List the datasets of the catalog (shipped and the user's own).
+
+    Returns
+    -------
+    Catalog
+        A read-only mapping of name to :class:`CatalogEntry`; broken files are listed in
+        ``.errors`` with the reason instead of hiding the rest.
+    """
+    good: dict[str, CatalogEntry] = {}
+    bad: dict[str, str] = {}
+    for name, path in _files().items():
+        try:
+            good[name] = load_entry(path)
+        except DataError as err:
+            bad[name] = str(err)
+    return Catalog(good, bad)
+
+
+def get_entry(name: str) -> CatalogEntry | None:
+    """Return the catalog entry called ``name``, or ``None`` when there is none."""
+    path = _files().get(name)
+    return load_entry(path) if path else None

@@ -1,0 +1,396 @@
+"""``load``: a catalog name, path, glob or URL in; a checked :class:`Dataset` out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+
+from workbench import config
+from workbench.data.catalog import FEATURE_KINDS, TASKS, CatalogEntry, datasets, get_entry
+from workbench.data.dataset import Dataset, numeric_kind
+from workbench.data.sources import inspect_source
+from workbench.errors import DataError, DataNotFoundError
+
+logger = logging.getLogger("workbench")
+
+_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+MAX_CLASSES = 100
+
+
+def _looks_like_name(source: str) -> bool:
+    return bool(_NAME.match(source)) and not os.path.exists(source)
+
+
+def _feature_kinds(
+    frame: dd.DataFrame,
+    target: str | None,
+    features: Sequence[str] | Mapping[str, str] | None,
+    categorical: Sequence[str],
+    ignore: Mapping[str, str],
+) -> dict[str, str]:
+    """Decide each feature column's kind; refuse undeclared strings and unusable types."""
+    declared: dict[str, str] = {c: "categorical" for c in categorical} | dict(ignore)
+    if isinstance(features, Mapping):
+        for col, kind in features.items():
+            if kind not in FEATURE_KINDS:
+                raise ValueError(
+                    f"feature {col!r} has kind {kind!r}; use one of {', '.join(FEATURE_KINDS)}"
+                )
+        declared |= dict(features)
+        names = [c for c, k in features.items() if k != "ignore"]
+    elif features is not None:
+        if isinstance(features, str):
+            raise TypeError(f"features must be a list of column names, not the string {features!r}")
+        names = list(features)
+    else:
+        names = [c for c in frame.columns if c != target and declared.get(c) != "ignore"]
+    missing = [c for c in [*names, *declared] if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"column(s) {missing} are not in the data; its columns are {list(frame.columns)}"
+        )
+    if target in names:
+        raise ValueError(f"the target {target!r} cannot also be a feature")
+    kinds: dict[str, str] = {}
+    for col in names:
+        dtype = frame.dtypes[col]
+        if declared.get(col) == "categorical" or isinstance(dtype, pd.CategoricalDtype):
+            kinds[col] = "categorical"
+        elif numeric_kind(dtype):
+            kinds[col] = "numeric"
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            raise DataError(
+                f"column {col!r} holds dates ({dtype}); turn it into numbers first (e.g. day of "
+                "week, days since a start) or leave it out with features=[...]"
+            )
+        else:
+            raise DataError(
+                f"column {col!r} holds strings ({dtype}) but is not declared categorical; "
+                f"pass categorical=[{col!r}] (or features={{{col!r}: 'categorical'}}), or leave "
+                "it out with features=[...]"
+            )
+    return kinds
+
+
+def _levels(s: pd.Series) -> pd.Series:
+    """The distinct non-null values of one partition's column, as plain objects."""
+    if isinstance(s.dtype, pd.CategoricalDtype):  # from the codes: no string work
+        codes = s.cat.codes.to_numpy()
+        values = s.cat.categories[np.unique(codes[codes >= 0])]
+        return pd.Series(np.asarray(values, dtype=object), dtype=object, name=s.name)
+    return pd.Series(pd.unique(s.dropna().astype(object)), dtype=object, name=s.name)
+
+
+def _target_summary(s: pd.Series, classes: bool) -> pd.DataFrame:
+    """One partition's target: rows, missing, infinite, and (for classes) distinct values."""
+    values = s.to_numpy(dtype="float64", na_value=np.nan) if numeric_kind(s.dtype) else None
+    missing = int(s.isna().sum())
+    infinite = int(np.isinf(values).sum()) if values is not None else 0
+    distinct = pd.unique(s.dropna())[: MAX_CLASSES + 1].tolist() if classes else []
+    return pd.DataFrame(
+        {"rows": [len(s)], "missing": [missing], "infinite": [infinite], "distinct": [distinct]}
+    )
+
+
+def _check_pass(
+    frame: dd.DataFrame,
+    target: str | None,
+    kinds: dict[str, str],
+    task: str | None,
+    stats: dict[str, Any],
+    client: Any,
+) -> dict[str, Any]:
+    """Check the data in one pass over the columns that need it.
+
+    That is the target, the categorical columns' levels, and the numeric features that lack
+    Parquet statistics (nulls, range). No shuffle: each partition reports a few values and the
+    client combines them.
+    """
+    cats = [c for c, k in kinds.items() if k == "categorical"]
+    todo: dict[str, Any] = {}
+    for c in cats:
+        todo[f"levels:{c}"] = frame[c].map_partitions(_levels, meta=(c, object))
+    unknown = [c for c, k in kinds.items() if k == "numeric" and c not in stats]
+    if unknown:
+        todo["nonnull"] = frame[unknown].count()
+        todo["min"] = frame[unknown].min()
+        todo["max"] = frame[unknown].max()
+    first = target or next(iter(kinds))
+    meta = pd.DataFrame(
+        {
+            "rows": pd.Series(dtype="int64"),
+            "missing": pd.Series(dtype="int64"),
+            "infinite": pd.Series(dtype="int64"),
+            "distinct": pd.Series(dtype=object),
+        }
+    )
+    todo["target"] = frame[first].map_partitions(
+        _target_summary, target is not None and task != "regression", meta=meta
+    )
+    from workbench._client import ensure_client
+
+    with ensure_client(client).as_current():
+        (out,) = dask.compute(todo)
+    summary = out.pop("target")
+    out["rows"] = int(summary["rows"].sum())
+    out["target_missing"] = int(summary["missing"].sum())
+    out["target_inf"] = int(summary["infinite"].sum())
+    distinct = pd.unique(pd.Series([v for vs in summary["distinct"] for v in vs], dtype=object))
+    out["target_values"] = (
+        pd.Series(distinct) if target is not None and task != "regression" else None
+    )
+    for c in cats:
+        out[f"levels:{c}"] = pd.unique(np.asarray(out[f"levels:{c}"], dtype=object))
+    for c, st in stats.items():
+        if c in kinds and kinds[c] == "numeric":
+            out.setdefault("nonnull_stats", {})[c] = st.rows - st.nulls
+            out.setdefault("min_stats", {})[c] = st.min
+            out.setdefault("max_stats", {})[c] = st.max
+    return out
+
+
+def _set_levels(df: pd.DataFrame, categories: dict[str, list[Any]]) -> pd.DataFrame:
+    df = df.copy(deep=False)
+    for col, levels in categories.items():
+        s = df[col]
+        if not isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object).astype("category")
+        # set_categories re-codes; astype(CategoricalDtype(levels)) would keep a file's own
+        # order where the set of levels is the same (pandas treats those dtypes as equal)
+        df[col] = s.cat.set_categories(levels)
+    return df
+
+
+def with_categories(frame: dd.DataFrame, categories: dict[str, list[Any]]) -> dd.DataFrame:
+    """Give each categorical column the same levels, in the same order, in every partition."""
+    if not categories:
+        return frame
+    meta = _set_levels(frame._meta, categories)
+    return frame.map_partitions(_set_levels, categories, meta=meta)
+
+
+def _infer_task(values: pd.Series | None, dtype: Any) -> str:
+    if values is None or not numeric_kind(dtype):
+        return "binary" if values is not None and len(values) == 2 else "regression"
+    v = values.to_numpy(dtype="float64")
+    integral = bool(np.all(np.mod(v, 1) == 0))
+    if pd.api.types.is_bool_dtype(dtype) or (integral and len(v) <= 2):
+        return "binary"
+    if integral and len(v) <= 20:
+        return "multiclass"
+    return "regression"
+
+
+def _check_target(target: str, task: str, dtype: Any, checks: dict[str, Any], rows: int) -> None:
+    missing = int(checks["target_missing"])
+    if missing:
+        raise DataError(
+            f"the target {target!r} is missing (NaN or null) in {missing:,} of "
+            f"{rows:,} rows; remove those rows from the files, or load with task=None, "
+            "check=False and drop them from ds.frame before training"
+        )
+    if int(checks.get("target_inf", 0)):
+        raise DataError(f"the target {target!r} is infinite in {int(checks['target_inf']):,} rows")
+    if task == "regression":
+        if not numeric_kind(dtype):
+            raise DataError(f"a regression target must be numeric; {target!r} is {dtype}")
+        return
+    values = checks["target_values"]
+    if not numeric_kind(dtype):
+        raise DataError(
+            f"the target {target!r} of a {task} task holds {dtype} values such as "
+            f"{list(values[:3])}; encode the classes as integers 0..k-1 first"
+        )
+    classes = sorted(values.tolist())
+    if len(classes) < 2:
+        raise DataError(f"the target {target!r} has one class only ({classes}); nothing to learn")
+    if len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"the target {target!r} has more than {MAX_CLASSES} distinct values; for a numeric "
+            "target use task='regression'"
+        )
+    expected = list(range(len(classes)))
+    if [float(c) for c in classes] != [float(c) for c in expected]:
+        raise DataError(
+            f"the {task} target {target!r} has classes {classes[:10]}; XGBoost needs 0..k-1 "
+            f"({expected[:10]}). Map them first, e.g. frame[target].map({{...}})"
+        )
+    if task == "binary" and len(classes) != 2:
+        raise DataError(f"task='binary' but the target {target!r} has {len(classes)} classes")
+
+
+def load(
+    source: str | os.PathLike[str],
+    target: str | None = None,
+    features: Sequence[str] | Mapping[str, str] | None = None,
+    *,
+    categorical: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+    filters: Any = None,
+    task: str | None = None,
+    format: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    check: bool | None = None,
+    client: Any = None,
+) -> Dataset:
+    """Load a partitioned table as a :class:`Dataset`.
+
+    Parameters
+    ----------
+    source
+        A catalog name (``"fraud"``), or a path, folder, glob or fsspec URL of Parquet or CSV
+        files (``"data/*.parquet"``, ``"s3://bucket/x/"``, ``"memory://t/"``).
+    target
+        The target column (a catalog entry names its own).
+    features
+        The feature columns: ``None`` for every other column, a list of names, or a mapping
+        of names to kinds (``numeric``, ``categorical``, or ``ignore`` to leave one out).
+    categorical
+        Columns to treat as categorical (string columns must be declared).
+    columns, filters
+        Column selection and row filters, pushed down to the Parquet reader
+        (``filters=[("amount", ">", 0)]``).
+    task
+        ``binary``, ``multiclass`` or ``regression``; inferred from the target if not given.
+    format
+        ``parquet`` or ``csv`` where the file names do not say.
+    storage_options
+        fsspec options for object storage (credentials, endpoint).
+    check
+        Check target, categories and columns with one pass over the data (default
+        ``workbench.data.check``); without it, categorical levels stay unknown.
+    client
+        The Dask client for that pass; the current one by default.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataNotFoundError
+        No such catalog name, path, or files.
+    DataError
+        A corrupt file, files with different schemas (the file named), a missing target, a
+        non-numeric, NaN or single-class target for classification, an undeclared string
+        feature, zero rows.
+    """
+    source = os.fspath(source)
+    if not isinstance(source, str) or not source:
+        raise TypeError(f"source must be a catalog name, path or URL, not {source!r}")
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task={task!r}: use one of {', '.join(TASKS)}")
+    entry: CatalogEntry | None = None
+    ignore: dict[str, str] = {}
+    path = source
+    if "://" not in source and _looks_like_name(source):
+        entry = get_entry(source)
+        if entry is None:
+            known = ", ".join(datasets()) or "(none)"
+            raise DataNotFoundError(
+                f"{source!r} is neither a dataset in the catalog ({known}) nor an existing path"
+            )
+    if entry is not None:
+        target = target or entry.target
+        task = task or entry.task
+        categorical = [*categorical, *(c for c, k in entry.features.items() if k == "categorical")]
+        ignore = {c: k for c, k in entry.features.items() if k == "ignore"}
+        if entry.generated:
+            from workbench.data.generate import ensure_generated
+
+            path = ensure_generated(entry, client=client)
+        else:
+            path = str(entry.source["path"])
+            format = format or entry.source.get("format")
+            storage_options = storage_options or entry.source.get("storage_options")
+    files = inspect_source(path, format=format, storage_options=storage_options)
+    if files.rows == 0:
+        raise DataError(f"{source!r} has zero rows ({len(files.urls)} file(s)); nothing to load")
+    read_columns = list(columns) if columns is not None else None
+    if read_columns is not None and target and target not in read_columns:
+        read_columns.append(target)
+    if files.format == "parquet":
+        names = files.schema.names if files.schema is not None else []
+        absent = [c for c in read_columns or [] if c not in names]
+        if absent:
+            raise DataError(f"column(s) {absent} are not in {source!r}; its columns are {names}")
+        frame = dd.read_parquet(
+            list(files.urls), columns=read_columns, filters=filters, storage_options=storage_options
+        )
+    else:
+        if filters is not None:
+            raise ValueError("filters= works for Parquet only; filter the CSV rows after loading")
+        frame = dd.read_csv(list(files.urls), usecols=read_columns, storage_options=storage_options)
+    if target is not None and target not in frame.columns:
+        raise DataError(
+            f"the target {target!r} is not a column of {source!r}; its columns are "
+            f"{list(frame.columns)}"
+        )
+    kinds = _feature_kinds(frame, target, features, categorical, ignore)
+    frame = frame[[*kinds, *([target] if target else [])]]
+    rows = files.rows if filters is None else None
+    nbytes = (
+        files.nbytes if files.format == "parquet" and filters is None and columns is None else None
+    )
+    do_check = config.get("data.check", check)
+    if not do_check:
+        return Dataset(frame, target, kinds, task, {}, source, rows, nbytes)
+    stats = files.stats if filters is None else {}
+    checks = _check_pass(frame, target, kinds, task, stats, client)
+    rows = int(checks["rows"])
+    if rows == 0:
+        raise DataError(f"{source!r} has zero rows after the filters {filters!r}")
+    if target is not None:
+        values = checks.get("target_values")
+        task = task or _infer_task(values, frame.dtypes[target])
+        _check_target(target, task, frame.dtypes[target], checks, rows)
+    categories = {
+        col: sorted(checks[f"levels:{col}"].tolist(), key=str)
+        for col, kind in kinds.items()
+        if kind == "categorical"
+    }
+    frame = with_categories(frame, categories)
+    nonnull = {**checks.get("nonnull_stats", {}), **dict(checks.get("nonnull", {}))}
+    low = {**checks.get("min_stats", {}), **dict(checks.get("min", {}))}
+    high = {**checks.get("max_stats", {}), **dict(checks.get("max", {}))}
+    all_null = [
+        c
+        for c in kinds
+        if (kinds[c] == "numeric" and int(nonnull[c]) == 0)
+        or (kinds[c] == "categorical" and not categories[c])
+    ]
+    constant = [
+        c
+        for c in kinds
+        if c not in all_null
+        and (
+            (kinds[c] == "categorical" and len(categories[c]) == 1)
+            or (kinds[c] == "numeric" and low[c] == high[c])
+        )
+    ]
+    if all_null or constant:
+        logger.warning(
+            "%s: %s%s(they carry no information; leave them out with features=[...])",
+            source,
+            f"all-null columns {all_null} " if all_null else "",
+            f"constant columns {constant} " if constant else "",
+        )
+    return Dataset(
+        frame,
+        target,
+        kinds,
+        task,
+        categories,
+        source,
+        rows,
+        nbytes,
+        {"all_null": all_null, "constant": constant},
+    )

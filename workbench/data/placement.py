@@ -1,0 +1,335 @@
+"""Putting a dataset on the workers: memory check, even spread, arrays on CPU or GPU."""
+
+from __future__ import annotations
+
+import logging
+import operator
+from typing import TYPE_CHECKING, Any
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from dask.utils import format_bytes
+from distributed import wait
+
+from workbench import config
+from workbench._client import ensure_client
+from workbench.data.dataset import Placement
+from workbench.errors import GPUUnavailableError, InsufficientMemoryError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from workbench.data.dataset import Dataset
+
+logger = logging.getLogger("workbench")
+
+
+def estimate_nbytes(ds: Dataset) -> int:
+    """Estimate the in-memory size of ``ds``.
+
+    The Parquet metadata's uncompressed size where known, else one partition measured and
+    scaled to the rows (or the partitions).
+    """
+    if ds.nbytes:
+        return int(ds.nbytes)
+    first = ds.frame.get_partition(0).compute()
+    per_row = float(first.memory_usage(deep=True).sum()) / max(1, len(first))
+    rows = ds.rows if ds.rows is not None else len(first) * ds.npartitions
+    return int(per_row * rows)
+
+
+def free_memory(client: Client, device: str = "cpu") -> tuple[int, int]:
+    """Return ``(free bytes, workers)`` the cluster can hold data in before spilling.
+
+    CPU: each worker's ``memory_limit`` times ``workbench.data.memory-fraction``, less what
+    its process already uses. GPU: each worker's device memory times the same fraction.
+    """
+    fraction = float(config.get("data.memory-fraction"))
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    free = 0
+    for w in workers.values():
+        if device == "gpu":
+            total = int((w.get("gpu") or {}).get("memory-total") or 0)
+            used = int((w.get("metrics", {}).get("gpu") or {}).get("memory-used") or 0)
+        else:
+            total = int(w.get("memory_limit") or 0)
+            used = int(w.get("metrics", {}).get("memory") or 0)
+        free += max(0, int(total * fraction) - used)
+    return free, len(workers)
+
+
+def check_fits(ds: Dataset, client: Client, device: str = "cpu") -> int:
+    """Raise :class:`InsufficientMemoryError` when ``ds`` would not fit; return its estimate."""
+    need = estimate_nbytes(ds)
+    _check_free(need, ds.source, client, device)
+    return need
+
+
+def _check_free(need: int, source: str, client: Client, device: str) -> None:
+    free, n = free_memory(client, device)
+    if n == 0:
+        raise InsufficientMemoryError("the cluster has no workers; scale it up before persisting")
+    if need > free:
+        where = "GPU memory" if device == "gpu" else "memory"
+        raise InsufficientMemoryError(
+            f"{source!r} needs about {format_bytes(need)} in {where}, but the {n} worker(s) "
+            f"have {format_bytes(free)} free for data ({config.get('data.memory-fraction'):.0%} "
+            "of their limits, less what they use). Add workers or memory, load fewer columns "
+            "(columns=[...]), filter rows (filters=[...]), or train on a split."
+        )
+
+
+def _placement(client: Client, futures: list[Any]) -> Placement:
+    keys = [f.key for f in futures]
+    who = client.who_has(futures)
+    nbytes = client.nbytes(keys, summary=False)
+    rows = client.gather(client.map(len, futures, pure=False))
+    table: dict[str, dict[str, int]] = {
+        w: {"partitions": 0, "rows": 0, "bytes": 0}
+        for w in client.scheduler_info(n_workers=-1)["workers"]
+    }
+    for key, n in zip(keys, rows, strict=True):
+        for w in who.get(key, ())[:1]:
+            entry = table.setdefault(w, {"partitions": 0, "rows": 0, "bytes": 0})
+            entry["partitions"] += 1
+            entry["rows"] += int(n)
+            entry["bytes"] += int(nbytes.get(key, 0))
+    return Placement(dict(sorted(table.items())))
+
+
+def _persist_round_robin(client: Client, frame: Any) -> tuple[Any, list[Any]]:
+    """Persist each partition on the next worker in turn, so that every worker holds some.
+
+    Dask would otherwise place partitions where their inputs are or wherever a thread is
+    free first, which on a fresh cluster can leave a worker with none; XGBoost then trains
+    without that worker's threads (or refuses to start). The choice is a preference, not a
+    pin: if that worker is lost, the partition is computed elsewhere.
+    """
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    parts = frame.to_delayed()
+    futures = [
+        client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=True)
+        for i, part in enumerate(parts)
+    ]
+    wait(futures)
+    persisted = dd.from_delayed(
+        futures, meta=frame._meta, divisions=frame.divisions, verify_meta=False
+    )
+    return persisted, futures
+
+
+def persist(ds: Dataset, client: Any = None, *, device: str = "cpu") -> Dataset:
+    """Load ``ds`` into the workers' memory, spread over every worker, after a memory check.
+
+    Parameters
+    ----------
+    ds
+        The dataset.
+    client
+        The Dask client; the current one by default.
+    device
+        ``cpu`` checks host memory; ``gpu`` checks GPU memory (for data bound for CuPy).
+
+    Returns
+    -------
+    Dataset
+        The same dataset over persisted partitions, with ``rows``, ``nbytes`` and
+        ``placement`` (rows and bytes per worker) filled in.
+
+    Raises
+    ------
+    InsufficientMemoryError
+        When the estimate exceeds the free memory; nothing is loaded then.
+    """
+    client = ensure_client(client)
+    if ds.persisted:
+        return ds
+    with client.as_current():
+        return _persist(ds, client, device)
+
+
+def _persist(ds: Dataset, client: Client, device: str) -> Dataset:
+    need = check_fits(ds, client, device)
+    frame, futures = _persist_round_robin(client, ds.frame)
+    placement = _placement(client, futures)
+    rows = sum(v["rows"] for v in placement.workers.values())
+    nbytes = sum(v["bytes"] for v in placement.workers.values()) or need
+    return ds.with_frame(frame, rows=rows, nbytes=nbytes, placement=placement)
+
+
+def _encode(df: pd.DataFrame, features: list[str], dtype: Any) -> np.ndarray:
+    """One partition as a dense matrix: categories become their codes (missing: NaN)."""
+    out = np.empty((len(df), len(features)), dtype=dtype)
+    for j, col in enumerate(features):
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy()
+            out[:, j] = codes
+            out[codes < 0, j] = np.nan
+        else:
+            out[:, j] = s.to_numpy(dtype=dtype, na_value=np.nan)
+    return out
+
+
+def _encode_xy(
+    df: pd.DataFrame, features: list[str], target: str | None, dtype: Any, gpu: bool
+) -> tuple[Any, Any, int]:
+    """One partition as ``(X block, y block, rows)``, on the GPU when asked."""
+    X = _encode(df, features, dtype)
+    y = df[target].to_numpy() if target is not None else None
+    if gpu:
+        import cupy
+
+        X = cupy.asarray(X)
+        y = cupy.asarray(y) if y is not None else None
+    return X, y, len(df)
+
+
+def cluster_has_gpus(client: Client) -> bool:
+    """Whether every worker of the cluster reports a GPU."""
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return bool(workers) and all(w.get("gpu") for w in workers)
+
+
+def to_arrays(
+    ds: Dataset, *, device: str = "auto", dtype: Any = "float32", client: Any = None
+) -> tuple[da.Array, da.Array | None]:
+    """Return ``(X, y)``: Dask arrays with known chunks, persisted on the workers.
+
+    Parameters
+    ----------
+    ds
+        The dataset (persisted first if it is not).
+    device
+        ``cpu`` for NumPy chunks, ``gpu`` for CuPy chunks on the workers' GPUs, ``auto`` for
+        GPU where every worker has one and CuPy is installed.
+    dtype
+        The dtype of ``X`` (categorical columns become their integer codes, missing as NaN).
+    client
+        The Dask client; the current one by default.
+
+    Raises
+    ------
+    GPUUnavailableError
+        ``device="gpu"`` on a cluster without GPUs, or without CuPy on the workers.
+    """
+    if device not in ("auto", "cpu", "gpu"):
+        raise ValueError(f"device={device!r}: use 'auto', 'cpu' or 'gpu'")
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"dtype={dtype!r} is not a NumPy dtype; use 'float32' or 'float64'"
+        ) from None
+    if np_dtype.kind != "f":
+        raise ValueError(f"dtype={dtype!r}: X needs a floating dtype (float32 or float64) for NaN")
+    client = ensure_client(client)
+    if device != "cpu":
+        gpus = cluster_has_gpus(client)
+        cupy_ok = gpus and all(client.run(_has_cupy).values())
+        if device == "gpu" and not cupy_ok:
+            why = "no worker reports a GPU" if not gpus else "CuPy is not installed on the workers"
+            raise GPUUnavailableError(
+                f"device='gpu' but {why}. Start a GPU cluster (wb.start_cluster('local-gpu'), "
+                "pip install 'workbench[gpu]') or use device='cpu'."
+            )
+        device = "gpu" if cupy_ok else "cpu"
+    with client.as_current():
+        return _to_arrays(ds, client, device, np_dtype)
+
+
+def _ensure_levels(ds: Dataset, client: Client) -> Dataset:
+    """Give categorical features common levels if they have none yet (loaded with check=False).
+
+    Without them each partition would encode its own dictionary order: the same value could get
+    different codes in different files, a silent wrong answer.
+    """
+    missing = [c for c, k in ds.features.items() if k == "categorical" and c not in ds.categories]
+    if not missing:
+        return ds
+    from workbench.data.load import _levels, with_categories
+
+    with client.as_current():
+        (found,) = dask.compute(
+            {c: ds.frame[c].map_partitions(_levels, meta=(c, object)) for c in missing}
+        )
+    levels = {
+        c: sorted(pd.unique(np.asarray(v, dtype=object)).tolist(), key=str)
+        for c, v in found.items()
+    }
+    categories = {**ds.categories, **levels}
+    return ds.with_frame(
+        with_categories(ds.frame, levels),
+        categories=categories,
+        rows=ds.rows,
+        nbytes=ds.nbytes,
+        placement=ds.placement,
+    )
+
+
+def _to_arrays(
+    ds: Dataset, client: Client, device: str, np_dtype: np.dtype[Any]
+) -> tuple[Any, Any]:
+    """Read, encode and keep each partition in one task, spread over the workers.
+
+    One pass: the frame is not persisted first (that would hold the data twice), each task
+    reads its partition and returns the X and y blocks, placed round-robin on the workers.
+    """
+    ds = _ensure_levels(ds, client)
+    features = list(ds.features)
+    rows = ds.rows
+    if not ds.persisted:
+        need = estimate_nbytes(ds)
+        if rows:  # X and y as they will be held, not the frame they come from
+            need = rows * (len(features) * np_dtype.itemsize + 8)
+        _check_free(need, ds.source, client, device)
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    gpu = device == "gpu"
+    parts = ds.frame.to_delayed()
+    futures = [
+        client.compute(
+            dask.delayed(_encode_xy)(p, features, ds.target, np_dtype, gpu),
+            # persisted partitions stay where they are; others go round-robin
+            **({} if ds.persisted else {"workers": [workers[i % len(workers)]]}),
+            allow_other_workers=True,
+        )
+        for i, p in enumerate(parts)
+    ]
+    wait(futures)
+    lengths = client.gather(client.map(operator.itemgetter(2), futures))
+    x_parts = client.map(operator.itemgetter(0), futures)
+    y_parts = client.map(operator.itemgetter(1), futures) if ds.target else []
+    wait(x_parts + y_parts)
+    del futures  # the X and y blocks stay; the tuples that held them go
+    meta_x = meta_y = None
+    if gpu:
+        import cupy
+
+        meta_x, meta_y = cupy.empty((0, 0), dtype=np_dtype), cupy.empty((0,))
+    X = da.concatenate(
+        [
+            da.from_delayed(dask.delayed(f), shape=(n, len(features)), dtype=np_dtype, meta=meta_x)
+            for f, n in zip(x_parts, lengths, strict=True)
+        ],
+        axis=0,
+    )
+    y = None
+    if ds.target is not None:
+        y_dtype = ds.frame.dtypes[ds.target]
+        y = da.concatenate(
+            [
+                da.from_delayed(dask.delayed(f), shape=(n,), dtype=y_dtype, meta=meta_y)
+                for f, n in zip(y_parts, lengths, strict=True)
+            ],
+            axis=0,
+        )
+    return X, y
+
+
+def _has_cupy() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("cupy") is not None

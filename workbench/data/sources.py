@@ -1,0 +1,230 @@
+"""Finding the files of a dataset source and checking them before Dask reads them.
+
+A source is a path, a folder, a glob or an fsspec URL (``s3://``, ``gs://``, ``memory://``,
+``file://``) of Parquet or CSV files. Everything here reads metadata only: Parquet footers
+(schemas, row counts, sizes) and the first line of CSV files.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+
+from workbench.errors import DataError, DataNotFoundError
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """The files of a source, with what their metadata says.
+
+    Attributes
+    ----------
+    urls
+        Full URLs of the files (with the protocol), in a stable order.
+    format
+        ``parquet`` or ``csv``.
+    schema
+        The Arrow schema shared by all files (Parquet only).
+    rows
+        Total rows from the Parquet footers (``None`` for CSV).
+    nbytes
+        Uncompressed bytes from the Parquet footers, or the file sizes for CSV.
+    stats
+        Nulls and range of each column that has Parquet statistics in every row group.
+    """
+
+    urls: tuple[str, ...]
+    format: str
+    schema: pa.Schema | None
+    rows: int | None
+    nbytes: int
+    stats: dict[str, ColumnStats]
+
+
+def _format_of(path: str, given: str | None) -> str | None:
+    if given:
+        if given not in ("parquet", "csv"):
+            raise ValueError(f"format={given!r}: use 'parquet' or 'csv'")
+        return given
+    name = path.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    return None
+
+
+def find_files(
+    source: str, *, format: str | None = None, storage_options: dict[str, Any] | None = None
+) -> tuple[fsspec.AbstractFileSystem, list[str], str]:
+    """Resolve ``source`` to its data files.
+
+    Returns
+    -------
+    fs, paths, format
+        The filesystem, the file paths on it (sorted), and the format.
+
+    Raises
+    ------
+    DataNotFoundError
+        Nothing exists at ``source``, or a folder or glob holds no Parquet or CSV file.
+    """
+    fs, path = url_to_fs(source, **(storage_options or {}))
+    if any(ch in path for ch in "*?["):
+        paths = sorted(p for p in fs.glob(path) if fs.isfile(p))
+        if not paths:
+            raise DataNotFoundError(f"no files match {source!r}; check the pattern and the folder")
+    elif fs.isdir(path):
+        paths = sorted(
+            p
+            for p in fs.find(path)
+            if _format_of(p, format) and not posixpath.basename(p).startswith(("_", "."))
+        )
+        if not paths:
+            raise DataNotFoundError(
+                f"the folder {source!r} holds no Parquet or CSV files "
+                f"({', '.join(PARQUET_SUFFIXES + CSV_SUFFIXES)}); name the files or pass format="
+            )
+    elif fs.isfile(path):
+        paths = [path]
+    else:
+        raise DataNotFoundError(
+            f"{source!r} does not exist; check the path (and the credentials for a URL)"
+        )
+    formats = {_format_of(p, format) for p in paths}
+    if None in formats or len(formats) > 1:
+        kinds = sorted(str(f) for f in formats)
+        raise DataError(
+            f"{source!r} mixes or hides the file format ({', '.join(kinds)}); point at Parquet "
+            "or CSV files only, or pass format='parquet' / 'csv'"
+        )
+    return fs, paths, formats.pop() or "parquet"
+
+
+@dataclass
+class ColumnStats:
+    """A column's nulls and range over all files, from the Parquet statistics."""
+
+    rows: int = 0
+    nulls: int = 0
+    min: Any = None
+    max: Any = None
+
+    def add(self, stats: Any, num_values: int) -> bool:
+        """Fold in one row group's statistics; False when they are missing or incomplete."""
+        if stats is None or not stats.has_null_count:
+            return False
+        self.rows += num_values
+        self.nulls += stats.null_count
+        if stats.has_min_max:
+            self.min = stats.min if self.min is None else min(self.min, stats.min)
+            self.max = stats.max if self.max is None else max(self.max, stats.max)
+        elif stats.null_count < num_values:
+            return False
+        return True
+
+
+def _column_stats(meta: pq.FileMetaData, into: dict[str, ColumnStats | None]) -> None:
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            col = group.column(c)
+            name = col.path_in_schema
+            current = into.setdefault(name, ColumnStats())
+            if current is not None and not current.add(col.statistics, group.num_rows):
+                into[name] = None
+
+
+def inspect_parquet(
+    fs: fsspec.AbstractFileSystem, paths: list[str]
+) -> tuple[pa.Schema, int, int, dict[str, ColumnStats]]:
+    """Read every file's footer; check that all schemas agree.
+
+    Returns
+    -------
+    schema, rows, nbytes, stats
+        The common schema, total rows, total uncompressed bytes, and for each column whose
+        every row group has statistics, its nulls and range (no data is read for these).
+
+    Raises
+    ------
+    DataError
+        A file that is not valid Parquet, or whose schema differs from the first file's
+        (the file, the column and both types are named).
+    """
+    first: pa.Schema | None = None
+    rows = nbytes = 0
+    stats: dict[str, ColumnStats | None] = {}
+    for p in paths:
+        try:
+            with fs.open(p, "rb") as f:
+                meta = pq.ParquetFile(f).metadata
+        except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as err:
+            raise DataError(
+                f"{p} is not a readable Parquet file ({err}); replace or remove it"
+            ) from None
+        schema = meta.schema.to_arrow_schema()
+        schema = schema.remove_metadata()
+        rows += meta.num_rows
+        nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        _column_stats(meta, stats)
+        if first is None:
+            first, first_path = schema, p
+            continue
+        if schema.equals(first):
+            continue
+        a, b = set(first.names), set(schema.names)
+        if a != b:
+            missing, extra = sorted(a - b), sorted(b - a)
+            raise DataError(
+                f"{p} has other columns than {first_path}: missing {missing}, extra {extra}. "
+                "All files of a dataset need the same columns."
+            )
+        for name in first.names:
+            t1, t2 = first.field(name).type, schema.field(name).type
+            if t1 != t2:
+                raise DataError(
+                    f"column {name!r} is {t2} in {p} but {t1} in {first_path}. Rewrite the file "
+                    "with the same type, or select columns that agree (columns=[...])."
+                )
+    assert first is not None
+    return first, rows, nbytes, {k: v for k, v in stats.items() if v is not None}
+
+
+def inspect_csv(fs: fsspec.AbstractFileSystem, paths: list[str]) -> int:
+    """Check that every CSV file has the same header line; return their total size in bytes."""
+    header: str | None = None
+    for p in paths:
+        with fs.open(p, "rt", compression="infer") as f:
+            line = f.readline().strip()
+        if not line:
+            raise DataError(f"{p} is empty; a CSV file needs a header line and rows")
+        if header is None:
+            header, first_path = line, p
+        elif line != header:
+            raise DataError(
+                f"{p} has the header {line!r} but {first_path} has {header!r}; "
+                "all files of a dataset need the same columns"
+            )
+    return int(sum(fs.size(p) or 0 for p in paths))
+
+
+def inspect_source(
+    source: str, *, format: str | None = None, storage_options: dict[str, Any] | None = None
+) -> SourceFiles:
+    """Find and check the files of ``source`` (see :func:`find_files`, :func:`inspect_parquet`)."""
+    fs, paths, fmt = find_files(source, format=format, storage_options=storage_options)
+    urls = tuple(fs.unstrip_protocol(p) for p in paths)
+    if fmt == "parquet":
+        schema, rows, nbytes, stats = inspect_parquet(fs, paths)
+        return SourceFiles(urls, fmt, schema, rows, nbytes, stats)
+    return SourceFiles(urls, fmt, None, None, inspect_csv(fs, paths), {})

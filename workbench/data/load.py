@@ -194,8 +194,8 @@ def _check_target(target: str, task: str, dtype: Any, checks: dict[str, Any], ro
     if missing:
         raise DataError(
             f"the target {target!r} is missing (NaN or null) in {missing:,} of "
-            f"{rows:,} rows; remove those rows from the files, or load with task=None, "
-            "check=False and drop them from ds.frame before training"
+            f"{rows:,} rows; remove those rows from the files, or load with check=False "
+            f"and drop them: ds = ds.with_frame(ds.frame.dropna(subset=[{target!r}]))"
         )
     if int(checks.get("target_inf", 0)):
         raise DataError(f"the target {target!r} is infinite in {int(checks['target_inf']):,} rows")

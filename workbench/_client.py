@@ -46,3 +46,15 @@ def _close_started() -> None:
     while _started:
         with contextlib.suppress(Exception):  # at exit, nothing is worth raising for
             _started.pop().close()
+
+
+def scheduler_workers(client: Client) -> dict[str, dict[str, Any]]:
+    """The scheduler's current view of its workers (address -> info), asked directly.
+
+    ``Client.scheduler_info(n_workers=-1)`` returns a cached copy that the client's periodic
+    refresh (which carries no per-worker details) can replace between the fetch and the read,
+    so it may come back without workers; this asks the scheduler itself.
+    """
+    scheduler: Any = client.scheduler
+    identity = client.sync(scheduler.identity, n_workers=-1)
+    return dict(identity.get("workers", {}))

@@ -16,6 +16,7 @@ import dask
 from dask.utils import format_bytes
 from distributed import Client, Security
 
+from workbench._client import scheduler_workers
 from workbench.clusters.profiles import Profile
 
 logger = logging.getLogger("workbench")
@@ -36,7 +37,7 @@ class WorkerInfo:
 
 def workers_of(client: Client) -> list[WorkerInfo]:
     """Return the workers of ``client``'s scheduler, sorted by host and name."""
-    return _workers_from_info(client.scheduler_info(n_workers=-1))
+    return _workers_from_info({"workers": scheduler_workers(client)})
 
 
 def _workers_from_info(info: dict[str, Any]) -> list[WorkerInfo]:
@@ -230,7 +231,7 @@ class Cluster:
         if not isinstance(info, dict) or "workers" not in info:
             if self._client is None:
                 return {"workers": []}
-            info = self._client.scheduler_info(n_workers=-1)
+            info = {"workers": scheduler_workers(self._client)}
         return {"workers": _workers_from_info(info)}
 
     def __repr__(self) -> str:

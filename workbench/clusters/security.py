@@ -264,13 +264,14 @@ def warn_if_allreduce_unencrypted(client: Any) -> bool:
     import warnings
 
     from workbench import config
+    from workbench._client import scheduler_workers
 
     if not config.get("security.warn-unencrypted-allreduce"):
         return False
     address = str(client.scheduler.address)
     if not address.startswith("tls://") or address in _warned_schedulers:
         return False
-    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    workers = scheduler_workers(client)
     hosts = sorted({str(w.get("host")) for w in workers.values()})
     if len(hosts) < 2:
         return False

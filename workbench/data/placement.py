@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import operator
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -15,7 +14,7 @@ from dask.utils import format_bytes
 from distributed import wait
 
 from workbench import config
-from workbench._client import ensure_client
+from workbench._client import ensure_client, scheduler_workers
 from workbench.data.dataset import Placement
 from workbench.errors import GPUUnavailableError, InsufficientMemoryError
 
@@ -48,7 +47,7 @@ def free_memory(client: Client, device: str = "cpu") -> tuple[int, int]:
     its process already uses. GPU: each worker's device memory times the same fraction.
     """
     fraction = float(config.get("data.memory-fraction"))
-    workers = client.scheduler_info(n_workers=-1)["workers"]
+    workers = scheduler_workers(client)
     free = 0
     for w in workers.values():
         if device == "gpu":
@@ -88,8 +87,7 @@ def _placement(client: Client, futures: list[Any]) -> Placement:
     nbytes = client.nbytes(keys, summary=False)
     rows = client.gather(client.map(len, futures, pure=False))
     table: dict[str, dict[str, int]] = {
-        w: {"partitions": 0, "rows": 0, "bytes": 0}
-        for w in client.scheduler_info(n_workers=-1)["workers"]
+        w: {"partitions": 0, "rows": 0, "bytes": 0} for w in scheduler_workers(client)
     }
     for key, n in zip(keys, rows, strict=True):
         for w in who.get(key, ())[:1]:
@@ -108,7 +106,7 @@ def _persist_round_robin(client: Client, frame: Any) -> tuple[Any, list[Any]]:
     without that worker's threads (or refuses to start). The choice is a preference, not a
     pin: if that worker is lost, the partition is computed elsewhere.
     """
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    workers = sorted(scheduler_workers(client))
     parts = frame.to_delayed()
     futures = [
         client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=True)
@@ -160,37 +158,100 @@ def _persist(ds: Dataset, client: Client, device: str) -> Dataset:
     return ds.with_frame(frame, rows=rows, nbytes=nbytes, placement=placement)
 
 
-def _encode(df: pd.DataFrame, features: list[str], dtype: Any) -> np.ndarray:
-    """One partition as a dense matrix: categories become their codes (missing: NaN)."""
-    out = np.empty((len(df), len(features)), dtype=dtype)
-    for j, col in enumerate(features):
-        s = df[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            codes = s.cat.codes.to_numpy()
-            out[:, j] = codes
-            out[codes < 0, j] = np.nan
-        else:
-            out[:, j] = s.to_numpy(dtype=dtype, na_value=np.nan)
+# Rows written at a time: a block of the matrix stays in cache while every column is written
+# into it, where whole columns would stride through the whole matrix once each.
+_BLOCK_ROWS = 1 << 14
+
+
+def _fill(out: np.ndarray, columns: dict[int, tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+    """Write ``values`` (or ``lookup[values]``, for codes) into column ``j`` of ``out``."""
+    for start in range(0, len(out), _BLOCK_ROWS):
+        rows = slice(start, start + _BLOCK_ROWS)
+        for j, (values, lookup) in columns.items():
+            out[rows, j] = values[rows] if lookup is None else lookup[values[rows]]
     return out
 
 
+def _codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """A column's category codes and categories (a column of values becomes categorical)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object).astype("category")
+    return s.cat.codes.to_numpy(), s.cat.categories
+
+
+def _lookup(own: pd.Index, levels: list[Any] | None, dtype: Any) -> np.ndarray:
+    """What each code of a partition becomes in ``X``: its category's position in ``levels``.
+
+    ``NaN`` for a category not among them and, at ``[-1]``, for the missing code ``-1``; so every
+    partition is encoded in the order of ``levels`` whatever the order of its own categories.
+    """
+    where = pd.Index(levels).get_indexer(own) if levels is not None else np.arange(len(own))
+    return np.append(np.where(where < 0, np.nan, where), np.nan).astype(dtype)
+
+
 def _encode_xy(
-    df: pd.DataFrame, features: list[str], target: str | None, dtype: Any, gpu: bool
-) -> tuple[Any, Any, int]:
-    """One partition as ``(X block, y block, rows)``, on the GPU when asked."""
-    X = _encode(df, features, dtype)
+    df: pd.DataFrame,
+    features: list[str],
+    categories: dict[str, list[Any]],
+    pending: list[str],
+    target: str | None,
+    dtype: Any,
+    gpu: bool,
+) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
+    """One partition as ``(X, y, rows, found, codes)``, on the GPU when asked.
+
+    Categorical features get codes into their levels in ``categories``. Those in ``pending``
+    have no levels yet: they get codes into the values that occur here, sorted as levels are
+    (``found``), and ``codes`` keeps what :func:`_fill_pending` needs to recode them where the
+    levels common to all partitions differ (it moves ``X`` to the GPU then).
+    """
+    columns: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    found: dict[str, list[Any]] = {}
+    codes: dict[str, Any] = {}
+    for j, c in enumerate(features):
+        s = df[c]
+        if c in pending:
+            values, own = _codes(s)
+            occurs = np.zeros(len(own) + 1, dtype=bool)
+            occurs[values] = True  # the missing code -1 marks the last
+            found[c] = sorted(own[occurs[:-1]].tolist(), key=str)
+            codes[c] = (j, values, own)
+            columns[j] = (values, _lookup(own, found[c], dtype))
+        elif c in categories or isinstance(s.dtype, pd.CategoricalDtype):
+            values, own = _codes(s)
+            columns[j] = (values, _lookup(own, categories.get(c), dtype))
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":  # cast while written
+            columns[j] = (s.to_numpy(), None)
+        else:
+            columns[j] = (s.to_numpy(dtype=dtype, na_value=np.nan), None)
+    X = _fill(np.empty((len(df), len(features)), dtype=dtype), columns)
     y = df[target].to_numpy() if target is not None else None
     if gpu:
         import cupy
 
-        X = cupy.asarray(X)
+        X = X if pending else cupy.asarray(X)
         y = cupy.asarray(y) if y is not None else None
-    return X, y, len(df)
+    return X, y, len(df), found, codes
+
+
+def _fill_pending(
+    X: np.ndarray, codes: dict[str, Any], levels: dict[str, list[Any]], gpu: bool
+) -> Any:
+    """``X`` of :func:`_encode_xy` with its pending columns recoded into ``levels``.
+
+    It writes those columns only, from ``codes``, so that a second run gives the same ``X``.
+    """
+    _fill(X, {j: (v, _lookup(own, levels[c], X.dtype)) for c, (j, v, own) in codes.items()})
+    if gpu:
+        import cupy
+
+        return cupy.asarray(X)
+    return X
 
 
 def cluster_has_gpus(client: Client) -> bool:
     """Whether every worker of the cluster reports a GPU."""
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    workers = scheduler_workers(client).values()
     return bool(workers) and all(w.get("gpu") for w in workers)
 
 
@@ -241,35 +302,6 @@ def to_arrays(
         return _to_arrays(ds, client, device, np_dtype)
 
 
-def _ensure_levels(ds: Dataset, client: Client) -> Dataset:
-    """Give categorical features common levels if they have none yet (loaded with check=False).
-
-    Without them each partition would encode its own dictionary order: the same value could get
-    different codes in different files, a silent wrong answer.
-    """
-    missing = [c for c, k in ds.features.items() if k == "categorical" and c not in ds.categories]
-    if not missing:
-        return ds
-    from workbench.data.load import _levels, with_categories
-
-    with client.as_current():
-        (found,) = dask.compute(
-            {c: ds.frame[c].map_partitions(_levels, meta=(c, object)) for c in missing}
-        )
-    levels = {
-        c: sorted(pd.unique(np.asarray(v, dtype=object)).tolist(), key=str)
-        for c, v in found.items()
-    }
-    categories = {**ds.categories, **levels}
-    return ds.with_frame(
-        with_categories(ds.frame, levels),
-        categories=categories,
-        rows=ds.rows,
-        nbytes=ds.nbytes,
-        placement=ds.placement,
-    )
-
-
 def _to_arrays(
     ds: Dataset, client: Client, device: str, np_dtype: np.dtype[Any]
 ) -> tuple[Any, Any]:
@@ -277,33 +309,54 @@ def _to_arrays(
 
     One pass: the frame is not persisted first (that would hold the data twice), each task
     reads its partition and returns the X and y blocks, placed round-robin on the workers.
+    Categorical features without common levels (loaded with check=False) get them from the
+    values the tasks found; a second task recodes them in the partitions that lack some of
+    them. Without that, each partition would encode its own set of values: the same value
+    could get different codes in different files, a silent wrong answer.
     """
-    ds = _ensure_levels(ds, client)
     features = list(ds.features)
+    pending = [c for c, k in ds.features.items() if k == "categorical" and c not in ds.categories]
     rows = ds.rows
     if not ds.persisted:
         need = estimate_nbytes(ds)
         if rows:  # X and y as they will be held, not the frame they come from
             need = rows * (len(features) * np_dtype.itemsize + 8)
         _check_free(need, ds.source, client, device)
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     gpu = device == "gpu"
-    parts = ds.frame.to_delayed()
-    futures = [
-        client.compute(
-            dask.delayed(_encode_xy)(p, features, ds.target, np_dtype, gpu),
-            # persisted partitions stay where they are; others go round-robin
-            **({} if ds.persisted else {"workers": [workers[i % len(workers)]]}),
+    encode = dask.delayed(_encode_xy, nout=5)
+    parts = [  # [X, y, rows, found, codes] of each partition: one task, a key for each
+        list(encode(p, features, ds.categories, pending, ds.target, np_dtype, gpu))
+        for p in ds.frame.to_delayed()
+    ]
+    # round-robin over the workers, a call for each; persisted partitions stay where they are
+    workers = [None] if ds.persisted else sorted(scheduler_workers(client))
+    blocks: list[list[Any]] = [[] for _ in parts]
+    for w, worker in enumerate(workers):
+        mine = range(w, len(parts), len(workers))
+        futures = client.compute(
+            [d for i in mine for d in parts[i]],
+            workers=None if worker is None else [worker],
             allow_other_workers=True,
         )
-        for i, p in enumerate(parts)
-    ]
-    wait(futures)
-    lengths = client.gather(client.map(operator.itemgetter(2), futures))
-    x_parts = client.map(operator.itemgetter(0), futures)
-    y_parts = client.map(operator.itemgetter(1), futures) if ds.target else []
+        for k, i in enumerate(mine):
+            blocks[i] = futures[5 * k : 5 * k + 5]
+    lengths, found = zip(*client.gather([b[2:4] for b in blocks]), strict=True)
+    x_parts, y_parts = [b[0] for b in blocks], [b[1] for b in blocks]
+    if pending:
+        levels = {
+            c: sorted(
+                pd.unique(np.asarray([v for f in found for v in f[c]], object)).tolist(), key=str
+            )
+            for c in pending
+        }
+        x_parts = [
+            client.submit(_fill_pending, b[0], b[4], levels, gpu)
+            if gpu or any(f[c] != levels[c] for c in pending)
+            else b[0]
+            for b, f in zip(blocks, found, strict=True)
+        ]
     wait(x_parts + y_parts)
-    del futures  # the X and y blocks stay; the tuples that held them go
+    del blocks  # the X and y blocks stay; the rest goes
     meta_x = meta_y = None
     if gpu:
         import cupy
@@ -311,7 +364,7 @@ def _to_arrays(
         meta_x, meta_y = cupy.empty((0, 0), dtype=np_dtype), cupy.empty((0,))
     X = da.concatenate(
         [
-            da.from_delayed(dask.delayed(f), shape=(n, len(features)), dtype=np_dtype, meta=meta_x)
+            da.from_delayed(f, shape=(n, len(features)), dtype=np_dtype, meta=meta_x)
             for f, n in zip(x_parts, lengths, strict=True)
         ],
         axis=0,
@@ -321,7 +374,7 @@ def _to_arrays(
         y_dtype = ds.frame.dtypes[ds.target]
         y = da.concatenate(
             [
-                da.from_delayed(dask.delayed(f), shape=(n,), dtype=y_dtype, meta=meta_y)
+                da.from_delayed(f, shape=(n,), dtype=y_dtype, meta=meta_y)
                 for f, n in zip(y_parts, lengths, strict=True)
             ],
             axis=0,

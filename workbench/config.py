@@ -41,18 +41,24 @@ def get(key: str, override: Any = None) -> Any:
     return dask.config.get(f"workbench.{key}")
 
 
-def timeout_seconds(key: str, override: float | str | None = None) -> float:
-    """Return a timeout from the argument or config, as seconds (``"10s"``, ``"2min"``, 10)."""
-    value = get(key, override)
+def positive_seconds(value: Any) -> float | None:
+    """``value`` (``"10s"``, ``"2min"``, 10) as seconds if it is a positive duration, else None."""
     try:
         seconds = dask.utils.parse_timedelta(value, default="seconds")
     except (KeyError, ValueError, TypeError):
-        seconds = None
-    if seconds is None or seconds <= 0:
+        return None
+    return float(seconds) if seconds is not None and seconds > 0 else None
+
+
+def timeout_seconds(key: str, override: float | str | None = None) -> float:
+    """Return a timeout from the argument or config, as seconds (``"10s"``, ``"2min"``, 10)."""
+    value = get(key, override)
+    seconds = positive_seconds(value)
+    if seconds is None:
         raise ValueError(
             f"timeout {value!r} (workbench.{key}) must be a positive duration such as 10 or '30s'"
         )
-    return float(seconds)
+    return seconds
 
 
 class _StderrHandler(logging.StreamHandler):

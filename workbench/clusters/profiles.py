@@ -25,8 +25,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import dask.utils
-
 from workbench import config
 from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
 from workbench.errors import ProfileError
@@ -210,16 +208,11 @@ def load_profile_file(path: str | os.PathLike[str], name: str | None = None) -> 
             'the only key is address (e.g. "127.0.0.1:8787")'
         )
     idle = data.get("idle_timeout")
-    if idle is not None:
-        try:
-            seconds = dask.utils.parse_timedelta(idle, default="seconds")
-        except (KeyError, ValueError, TypeError):
-            seconds = None
-        if seconds is None or seconds <= 0:
-            raise ProfileError(
-                f"{path}:{lines.get('idle_timeout', '?')}: idle_timeout {idle!r} is not a "
-                "duration; write it like 30min, 2h or 3600 (seconds)"
-            )
+    if idle is not None and config.positive_seconds(idle) is None:
+        raise ProfileError(
+            f"{path}:{lines.get('idle_timeout', '?')}: idle_timeout {idle!r} is not a "
+            "duration; write it like 30min, 2h or 3600 (seconds)"
+        )
     return Profile(
         name=name,
         kind=kind,

@@ -51,19 +51,22 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signum)
 
 
-@cluster.command("up")
-@click.option("--profile", "-p", default=None, help="Profile name or YAML file (default: local).")
-@click.option(
-    "--tls/--no-tls", default=None, help="Encrypt cluster traffic (default: the profile's)."
-)
-@click.option(
+_option = click.option(
     "--option",
     "-o",
     "options",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Deployment option that wins over the profile, e.g. -o n_workers=2.",
+    help="Deployment option that wins over the profile's, e.g. -o n_workers=2.",
 )
+
+
+@cluster.command("up")
+@click.option("--profile", "-p", default=None, help="Profile name or YAML file (default: local).")
+@click.option(
+    "--tls/--no-tls", default=None, help="Encrypt cluster traffic (default: the profile's)."
+)
+@_option
 @click.option("--minimum", type=int, default=None, help="Adaptive scaling: fewest workers.")
 @click.option("--maximum", type=int, default=None, help="Adaptive scaling: most workers.")
 @click.option("--idle-timeout", default=None, help="Close after this long idle, e.g. 1h.")
@@ -162,14 +165,7 @@ def cluster_info(
 
 @cluster.command("render")
 @click.argument("profile")
-@click.option(
-    "--option",
-    "-o",
-    "options",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Option that wins over the profile's.",
-)
+@_option
 @click.option("--tls/--no-tls", default=None, help="Override the profile's TLS setting.")
 @click.option(
     "--with-secret",

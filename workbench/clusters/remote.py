@@ -345,7 +345,7 @@ def start_kubernetes(
     cannot start a TLS cluster. With TLS on, render the manifests instead
     (``workbench cluster render kubernetes``), apply them, and :func:`workbench.connect`.
     """
-    kubernetes_manifests(profile, security)  # checks the options and the certificate files
+    manifests = kubernetes_manifests(profile, security)  # checks options and certificates
     if security is not None:
         raise ProfileError(
             f"profile {profile.name!r} asks for TLS, but dask-kubernetes' KubeCluster only talks "
@@ -356,7 +356,7 @@ def start_kubernetes(
         )
     from dask_kubernetes.operator import KubeCluster
 
-    spec = kubernetes_manifests(profile, None)[0]
+    spec = manifests[0]  # without TLS: the DaskCluster first, no Secret
     namespace = profile.options.get("namespace")
     return KubeCluster(
         custom_cluster_spec=spec, **({"namespace": namespace} if namespace else {})

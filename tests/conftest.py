@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from distributed import Client, LocalCluster
 
 import workbench as wb
 
@@ -72,6 +73,25 @@ def threads_settle(before: set[str], timeout: float = 10.0) -> set[str]:
             break
         time.sleep(0.2)
     return extra
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """A client of an in-process cluster of 2 workers x 1 thread, for one test module.
+
+    Not the default client: code under test must use the client it is given.
+    """
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster, set_as_default=False) as c,
+    ):
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -251,8 +251,11 @@ def test_bad_inputs(client2: Client, tmp_path: Path) -> None:
     with pytest.raises(wb.DataError, match="one class only"):
         wb.load(one, target="y", categorical=["c"], task="binary", client=client2)
     labels = _write(tmp_path / "labels" / "a.parquet", GOOD.assign(y=[1, 2, 1])).parent
-    with pytest.raises(wb.DataError, match=r"needs 0..k-1"):
-        wb.load(labels, target="y", categorical=["c"], task="binary", client=client2)
+    # any two numbers are classes (training maps them to 0 and 1), three are not binary
+    assert wb.load(labels, target="y", categorical=["c"], client=client2).task == "binary"
+    three = _write(tmp_path / "three" / "a.parquet", GOOD.assign(y=[1, 2, 3])).parent
+    with pytest.raises(wb.DataError, match="task='binary' but the target 'y' has 3 classes"):
+        wb.load(three, target="y", categorical=["c"], task="binary", client=client2)
     zero = _write(tmp_path / "zero" / "a.parquet", GOOD.iloc[:0]).parent
     with pytest.raises(wb.DataError, match="zero rows"):
         wb.load(zero, target="y", categorical=["c"], client=client2)

@@ -10,6 +10,8 @@ Everything a user needs is importable from here::
     ds = wb.load("fraud")                 # a catalog name, or a path/glob/URL of Parquet or CSV
     train, valid, test = ds.split((0.8, 0.1, 0.1), seed=0, stratify=True)
     X, y = train.to_arrays(device="auto")
+    model = wb.train(train, valid=valid, rounds=500, early_stopping=20)
+    model.evaluate(test); model.save("models/fraud"); wb.load_model("models/fraud")
 
 Modules below this package are implementation; their names may change.
 """
@@ -35,6 +37,7 @@ from workbench.errors import (
     MissingDependencyError,
     ProfileError,
     SecurityConfigError,
+    TrainingError,
     WorkbenchError,
 )
 from workbench.hardware import Hardware, hardware
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
     from workbench.data.dataset import Dataset
     from workbench.data.generate import generate
     from workbench.data.load import load
+    from workbench.training.api import train
+    from workbench.training.model import Model, load_model
 
 __version__ = "0.1.0"
 
@@ -55,6 +60,9 @@ _LAZY = {
     "datasets": "workbench.data.catalog",
     "generate": "workbench.data.generate",
     "load": "workbench.data.load",
+    "Model": "workbench.training.model",
+    "load_model": "workbench.training.model",
+    "train": "workbench.training.api",
 }
 
 
@@ -81,9 +89,11 @@ __all__ = [
     "InsufficientMemoryError",
     "MainGuardError",
     "MissingDependencyError",
+    "Model",
     "Profile",
     "ProfileError",
     "SecurityConfigError",
+    "TrainingError",
     "WorkbenchError",
     "__version__",
     "connect",
@@ -91,9 +101,11 @@ __all__ = [
     "generate",
     "hardware",
     "load",
+    "load_model",
     "make_certificates",
     "profiles",
     "start_cluster",
+    "train",
 ]
 
 del _config

@@ -33,7 +33,9 @@ def ensure_client(client: Client | None = None) -> Client:
     except ValueError:
         pass
     from workbench.clusters.start import start_cluster
+    from workbench.config import setup_logging
 
+    setup_logging()
     logger.info("no Dask client is connected: starting the default local cluster for this session")
     cluster = start_cluster()
     if not _started:

@@ -353,6 +353,153 @@ def data_info(source: str, fmt: str | None) -> None:
         click.echo(f"  ... and {len(info.urls) - 5} more")
 
 
+@main.command("demo")
+@click.option("--rows", type=int, default=1_000_000, show_default=True, help="Rows of fraud data.")
+@click.option(
+    "--out", default="workbench-demo", show_default=True, help="Folder for data and model."
+)
+@click.option("--rounds", type=int, default=300, show_default=True, help="Most boosting rounds.")
+@click.option("--model", default="xgboost", show_default=True, help="xgboost, lightgbm or linear.")
+@click.option("--profile", "-p", default=None, help="Cluster profile (default: local).")
+def demo_cmd(rows: int, out: str, rounds: int, model: str, profile: str | None) -> None:
+    """Generate card transactions, train XGBoost on a local cluster, evaluate and save it."""
+    from workbench.demo import run
+
+    try:
+        run(rows=rows, out=out, rounds=rounds, profile=profile, model=model)
+    except (WorkbenchError, ValueError, TypeError) as err:
+        _fail(err)
+
+
+def _load_for_cli(
+    data: str,
+    target: str | None,
+    client: Any,
+    categorical: tuple[str, ...] = (),
+    drop: tuple[str, ...] = (),
+) -> Any:
+    from workbench.data.catalog import get_entry
+    from workbench.data.load import load
+    from workbench.data.sources import inspect_source
+
+    if target is None and get_entry(data) is not None:
+        return load(data, client=client)
+    if target is None:
+        raise ValueError(f"--target is needed for {data!r}, which is not a catalog name")
+    features = None
+    if drop:
+        schema = inspect_source(data).schema
+        names = [f.name for f in schema] if schema is not None else []
+        unknown = [c for c in drop if c not in names]
+        if unknown:
+            raise ValueError(f"--drop {unknown}: no such column in {data!r}; columns: {names}")
+        features = [c for c in names if c not in drop and c != target]
+    return load(data, target=target, features=features, categorical=categorical, client=client)
+
+
+@main.command("train")
+@click.option("--data", "data", required=True, help="Catalog name, path, glob or URL.")
+@click.option("--target", default=None, help="Target column (a catalog entry names its own).")
+@click.option("--categorical", multiple=True, metavar="COL", help="A categorical column.")
+@click.option("--drop", multiple=True, metavar="COL", help="A column not to train on (an id).")
+@click.option("--model", default="xgboost", show_default=True, help="xgboost, lightgbm or linear.")
+@click.option("--rounds", type=int, default=100, show_default=True)
+@click.option("--early-stopping", type=int, default=None, help="Rounds without improvement.")
+@click.option(
+    "--valid",
+    "valid_fraction",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Fraction held out for validation (0: none).",
+)
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A model parameter.")
+@click.option("--out", required=True, help="Model file to write (local path or URL).")
+@click.option("--profile", "-p", default=None, help="Cluster profile (default: local).")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+def train_cmd(
+    data: str,
+    target: str | None,
+    categorical: tuple[str, ...],
+    drop: tuple[str, ...],
+    model: str,
+    rounds: int,
+    early_stopping: int | None,
+    valid_fraction: float,
+    params: tuple[str, ...],
+    out: str,
+    profile: str | None,
+    progress: bool | None,
+) -> None:
+    """Train a model on a dataset and save it; print its validation metrics."""
+    from workbench.clusters.start import start_cluster
+    from workbench.training.api import train
+
+    try:
+        parsed = _parse_options(params)
+        if not 0 <= valid_fraction < 1:
+            raise ValueError(f"--valid {valid_fraction}: give a fraction in [0, 1), e.g. 0.1")
+        with start_cluster(profile) as cluster:
+            client = cluster.get_client()
+            ds = _load_for_cli(data, target, client, categorical, drop)
+            valid = None
+            if valid_fraction > 0:
+                ds, valid = ds.split(
+                    (1 - valid_fraction, valid_fraction), seed=0, stratify=ds.task != "regression"
+                )
+            trained = train(
+                ds,
+                valid,
+                model=model,
+                params=parsed,
+                rounds=rounds,
+                early_stopping=early_stopping,
+                client=client,
+                progress=progress,
+            )
+            path = trained.save(out)
+    except (WorkbenchError, ValueError, TypeError, OSError) as err:
+        _fail(err)
+        return
+    for name, value in trained.metrics.items():
+        click.echo(f"valid {name}: {value:.4f}")
+    click.echo(f"model saved to {path}")
+
+
+@main.command("predict")
+@click.option("--model", "model_path", required=True, help="A model file from train/save.")
+@click.option("--data", "data", required=True, help="Catalog name, path, glob or URL.")
+@click.option("--out", required=True, help="Folder or URL to write Parquet predictions to.")
+@click.option("--proba", is_flag=True, help="Also write class probabilities.")
+@click.option("--profile", "-p", default=None, help="Cluster profile (default: local).")
+def predict_cmd(model_path: str, data: str, out: str, proba: bool, profile: str | None) -> None:
+    """Predict with a saved model; write one row per input row, in input order."""
+    from workbench.clusters.start import start_cluster
+    from workbench.training.model import load_model
+    from workbench.training.predict_io import check_out, write_predictions
+
+    try:
+        check_out(out)
+        model = load_model(model_path)
+        with start_cluster(profile) as cluster:
+            client = cluster.get_client()
+            from workbench.data.load import load
+
+            categorical = [c for c, k in model.features.items() if k == "categorical"]
+            ds = load(
+                data,
+                features=model.feature_names,
+                categorical=categorical,
+                client=client,
+                check=False,
+            )
+            rows = write_predictions(model, ds, out, proba=proba, client=client)
+    except (WorkbenchError, ValueError, TypeError, OSError) as err:
+        _fail(err)
+        return
+    click.echo(f"wrote {rows:,} predictions to {out}")
+
+
 @main.group()
 def tls() -> None:
     """TLS certificates for clusters."""

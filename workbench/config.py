@@ -88,11 +88,15 @@ def setup_logging() -> None:
             f"workbench.logging.level is {level.lower()!r}; use debug, info, warning or error"
         )
     logger.setLevel(level)
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+    handlers = [h for h in logger.handlers if isinstance(h, _StderrHandler)]
+    if not handlers:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("workbench: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
+        handlers = [handler]
+    for h in handlers:  # records of child loggers set to DEBUG (workbench.xgboost) stop here too
+        h.setLevel(level)
 
 
 _load_defaults()

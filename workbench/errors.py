@@ -44,5 +44,9 @@ class DataNotFoundError(WorkbenchError, FileNotFoundError):
     """A dataset source (path, glob, URL or catalog name) matches no files."""
 
 
+class TrainingError(WorkbenchError, RuntimeError):
+    """Training failed on the cluster (the message names the worker and the cause)."""
+
+
 class InsufficientMemoryError(WorkbenchError, MemoryError):
     """Data would not fit in the cluster's free memory; the message gives the figures."""

@@ -277,8 +277,22 @@ def to_arrays(
     GPUUnavailableError
         ``device="gpu"`` on a cluster without GPUs, or without CuPy on the workers.
     """
+    check_device(device)
+    np_dtype = check_dtype(dtype)
+    client = ensure_client(client)
+    device = resolve_device(client, device)
+    X, y, _ = arrays_and_levels(ds, device=device, dtype=np_dtype, client=client)
+    return X, y
+
+
+def check_device(device: Any) -> None:
+    """Refuse a ``device`` other than ``auto``, ``cpu`` or ``gpu``."""
     if device not in ("auto", "cpu", "gpu"):
         raise ValueError(f"device={device!r}: use 'auto', 'cpu' or 'gpu'")
+
+
+def check_dtype(dtype: Any) -> np.dtype[Any]:
+    """``dtype`` as a floating NumPy dtype, or a clear error."""
     try:
         np_dtype = np.dtype(dtype)
     except TypeError:
@@ -287,24 +301,44 @@ def to_arrays(
         ) from None
     if np_dtype.kind != "f":
         raise ValueError(f"dtype={dtype!r}: X needs a floating dtype (float32 or float64) for NaN")
-    client = ensure_client(client)
-    if device != "cpu":
-        gpus = cluster_has_gpus(client)
-        cupy_ok = gpus and all(client.run(_has_cupy).values())
-        if device == "gpu" and not cupy_ok:
-            why = "no worker reports a GPU" if not gpus else "CuPy is not installed on the workers"
-            raise GPUUnavailableError(
-                f"device='gpu' but {why}. Start a GPU cluster (wb.start_cluster('local-gpu'), "
-                "pip install 'workbench[gpu]') or use device='cpu'."
-            )
-        device = "gpu" if cupy_ok else "cpu"
+    return np_dtype
+
+
+def resolve_device(client: Client, device: str) -> str:
+    """``cpu`` or ``gpu`` for ``device`` (``auto``, ``cpu``, ``gpu``) on this cluster.
+
+    ``auto`` is ``gpu`` where every worker reports a GPU and has CuPy, else ``cpu``; ``gpu``
+    without them raises :class:`GPUUnavailableError`.
+    """
+    check_device(device)
+    if device == "cpu":
+        return device
+    gpus = cluster_has_gpus(client)
+    cupy_ok = gpus and all(client.run(_has_cupy).values())
+    if device == "gpu" and not cupy_ok:
+        why = "no worker reports a GPU" if not gpus else "CuPy is not installed on the workers"
+        raise GPUUnavailableError(
+            f"device='gpu' but {why}. Start a GPU cluster (wb.start_cluster('local-gpu'), "
+            "pip install 'workbench[gpu]') or use device='cpu'."
+        )
+    return "gpu" if cupy_ok else "cpu"
+
+
+def arrays_and_levels(
+    ds: Dataset, *, device: str, dtype: np.dtype[Any], client: Client
+) -> tuple[Any, Any, dict[str, list[Any]]]:
+    """:func:`to_arrays` for a checked ``device`` and ``dtype``, with the categorical levels.
+
+    The levels are those ``X`` is encoded with: ``ds.categories``, and for categorical columns
+    without known levels (loaded with ``check=False``), the levels found while encoding.
+    """
     with client.as_current():
-        return _to_arrays(ds, client, device, np_dtype)
+        return _to_arrays(ds, client, device, dtype)
 
 
 def _to_arrays(
     ds: Dataset, client: Client, device: str, np_dtype: np.dtype[Any]
-) -> tuple[Any, Any]:
+) -> tuple[Any, Any, dict[str, list[Any]]]:
     """Read, encode and keep each partition in one task, spread over the workers.
 
     One pass: the frame is not persisted first (that would hold the data twice), each task
@@ -342,6 +376,7 @@ def _to_arrays(
             blocks[i] = futures[5 * k : 5 * k + 5]
     lengths, found = zip(*client.gather([b[2:4] for b in blocks]), strict=True)
     x_parts, y_parts = [b[0] for b in blocks], [b[1] for b in blocks]
+    levels: dict[str, list[Any]] = {}
     if pending:
         levels = {
             c: sorted(
@@ -379,7 +414,7 @@ def _to_arrays(
             ],
             axis=0,
         )
-    return X, y
+    return X, y, {**ds.categories, **levels}
 
 
 def _has_cupy() -> bool:

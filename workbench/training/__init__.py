@@ -1,0 +1,1 @@
+"""Training: XGBoost, LightGBM and linear models on the cluster."""

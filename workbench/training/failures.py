@@ -1,0 +1,49 @@
+"""Failures on the workers, told as one readable error naming the worker and the cause."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from workbench.errors import TrainingError
+
+_PREFIX = re.compile(r"^\[\d{2}:\d{2}:\d{2}\] \S+:\d+: (Check failed: \S+: )?")
+
+
+def cause(text: str) -> str:
+    """The first meaningful line of a library's error text (no timestamps, paths or stacks)."""
+    text = str(text).split("Stack trace:")[0].strip()
+    for wrapper in ("XGBoostError(", "LightGBMError("):
+        if text.startswith(wrapper):
+            text = text[len(wrapper) :].strip("'\")")
+    line = next((ln for ln in text.splitlines() if ln.strip()), text).strip()
+    return _PREFIX.sub("", line).rstrip("\\n").strip() or text
+
+
+def _erred(dask_scheduler: Any) -> list[tuple[str, list[str], str]]:
+    return [
+        (str(ts.key), sorted(ts.erred_on or ()), str(ts.exception_text or ""))
+        for ts in dask_scheduler.tasks.values()
+        if ts.state == "erred" and ts.erred_on
+    ]
+
+
+def explain(client: Any, kind: str, error: BaseException) -> BaseException:
+    """``error`` as a :class:`TrainingError` naming the worker(s) where tasks failed.
+
+    Where the scheduler knows of no failed task (the error came from the client side), the
+    error is returned unchanged.
+    """
+    try:
+        erred = client.run_on_scheduler(_erred)
+    except Exception:
+        return error
+    if not erred:
+        return error
+    workers = sorted({w for _, ws, _ in erred for w in ws})
+    reason = cause(erred[0][2]) or cause(str(error))
+    where = "worker " + workers[0] if len(workers) == 1 else "workers " + ", ".join(workers)
+    return TrainingError(
+        f"{kind} training failed on {where}: {reason} "
+        f"({type(error).__name__}; the workers' logs have the full traceback)"
+    )

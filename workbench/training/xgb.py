@@ -1,0 +1,334 @@
+"""XGBoost on the cluster through ``xgboost.dask``: quantile matrices, live rounds, quiet ranks.
+
+The training matrix is a ``DaskQuantileDMatrix`` built where the blocks of ``X`` already live;
+the validation matrix reuses its quantiles (``ref=``). A callback on every rank streams the
+rounds to the client (rank 0 reports; every rank takes part in the stop vote, so that all of
+them stop at the same round when the user interrupts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.training import progress
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import xgboost
+    from distributed import Client
+
+logger = logging.getLogger("workbench")
+native_logger = logging.getLogger("workbench.xgboost")
+
+_OBJECTIVES = {
+    "binary": {"objective": "binary:logistic", "eval_metric": ["logloss", "auc"]},
+    "multiclass": {"objective": "multi:softprob", "eval_metric": ["merror", "mlogloss"]},
+    "regression": {"objective": "reg:squarederror", "eval_metric": ["mae", "rmse"]},
+}
+
+
+@dataclass
+class Fit:
+    """What a training returns: the booster, every round's metrics, the best round."""
+
+    booster: Any
+    history: dict[str, dict[str, list[float]]]
+    best_iteration: int | None
+
+
+def default_params(task: str, n_classes: int | None) -> dict[str, Any]:
+    """Objective and metrics for the task; early stopping watches the last metric."""
+    params: dict[str, Any] = {"tree_method": "hist", **_OBJECTIVES[task]}
+    params["eval_metric"] = list(params["eval_metric"])
+    if task == "multiclass":
+        params["num_class"] = int(n_classes or 0)
+    return params
+
+
+def check_params(params: dict[str, Any], n_features: int, categorical: list[int]) -> None:
+    """Raise ``ValueError`` for a parameter XGBoost rejects or ignores, naming it.
+
+    A one-round training on a few rows in this process: XGBoost checks its parameters when it
+    trains, and only warns about unknown ones.
+    """
+    import xgboost
+
+    rng = np.random.default_rng(0)
+    n = 16
+    X = rng.random((n, n_features), dtype=np.float32)
+    for j in categorical:
+        X[:, j] = np.arange(n) % 2
+    n_classes = int(params.get("num_class") or 2)
+    y = np.arange(n) % n_classes if "multi" in str(params.get("objective", "")) else X[:, 0] > 0.5
+    types = ["c" if j in categorical else "q" for j in range(n_features)]
+    local = {**params, "device": "cpu", "nthread": 1}
+    messages: list[str] = []
+    failure: list[BaseException] = []
+
+    def attempt() -> None:
+        # in a thread of its own, whose native log callback collects the messages (callbacks
+        # are per thread, and this one is gone afterwards)
+        def collect(msg: bytes) -> None:
+            messages.append(msg.decode(errors="replace"))
+
+        callback = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(collect)
+        xgboost.core._LIB.XGBRegisterLogCallback(callback)
+        try:
+            d = xgboost.DMatrix(
+                X, y.astype(np.float32), feature_types=types, enable_categorical=True
+            )
+            xgboost.train(local, d, num_boost_round=1)
+        except BaseException as e:
+            failure.append(e)
+
+    thread = threading.Thread(target=attempt, name="workbench-check-params")
+    thread.start()
+    thread.join()
+    if failure:
+        e = failure[0]
+        if not isinstance(e, xgboost.core.XGBoostError):
+            raise e
+        from workbench.training.failures import cause
+
+        raise ValueError(f"XGBoost rejects params={params!r}: {cause(str(e))}") from None
+    for text in messages:
+        if "are not used" in text:
+            names = text[text.find("{") : text.find("}") + 1]
+            raise ValueError(
+                f"XGBoost does not know the parameter(s) {names}; check their spelling against "
+                "https://xgboost.readthedocs.io/en/stable/parameter.html"
+            )
+
+
+# --- quiet ranks ----------------------------------------------------------------------
+# XGBoost's native library prints through a log callback that is registered per thread (the
+# Python package registers one for the thread that imports it); other threads, such as a Dask
+# worker's task threads, print straight to the process's stderr, which Jupyter shows in the
+# notebook. These functions register a callback that logs instead, in the threads that train.
+_lock = threading.Lock()
+_callback: list[Any] = []  # the ctypes callback, kept alive for the process's lifetime
+_here = threading.local()
+_barriers: dict[str, threading.Barrier] = {}
+
+
+def _log(msg: bytes) -> None:
+    text = msg.decode(errors="replace").rstrip()
+    if "WARNING:" in text:
+        native_logger.warning(text)
+    else:
+        native_logger.debug(text)
+
+
+def route_native_log() -> bool:
+    """Send XGBoost's native messages in this thread to the ``workbench.xgboost`` logger.
+
+    Warnings become warnings of that logger; the rest (for example "got rank" lines) are
+    logged at DEBUG. Returns whether it was registered now (``False`` if already done).
+    """
+    import xgboost.core
+
+    if getattr(_here, "routed", False):
+        return False
+    with _lock:
+        if not _callback:
+            _callback.append(ctypes.CFUNCTYPE(None, ctypes.c_char_p)(_log))
+    if xgboost.core._LIB.XGBRegisterLogCallback(_callback[0]) != 0:
+        return False
+    _here.routed = True
+    return True
+
+
+def _route_in_task_thread(key: str, threads: int) -> bool:
+    """Register in this task thread, then wait so that the worker's other threads get one."""
+    done = route_native_log()
+    with _lock:
+        barrier = _barriers.setdefault(key, threading.Barrier(threads))
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout=5)  # a busy thread keeps printing as before, nothing worse
+    with _lock:
+        _barriers.pop(key, None)
+    return done
+
+
+def quiet(client: Client) -> None:
+    """Route XGBoost's native messages to logging in every task thread of every worker."""
+    import uuid
+
+    from distributed import wait
+
+    from workbench._client import scheduler_workers
+
+    client.run_on_scheduler(route_native_log)
+    tag = uuid.uuid4().hex[:8]
+    futures = []
+    for address, info in scheduler_workers(client).items():
+        threads = int(info.get("nthreads") or 1)
+        key = f"{tag}-{address}"
+        futures += [
+            client.submit(
+                _route_in_task_thread,
+                key,
+                threads,
+                workers=[address],
+                allow_other_workers=False,
+                pure=False,
+                key=f"workbench-quiet-{key}-{i}",
+            )
+            for i in range(threads)
+        ]
+    wait(futures, timeout=30)
+    client.cancel(futures)
+
+
+# --- training -------------------------------------------------------------------------
+def _make_callback(topic: str | None) -> Any:
+    from xgboost import collective
+    from xgboost.callback import TrainingCallback
+
+    class Rounds(TrainingCallback):
+        """Report each round from rank 0; stop on every rank at once when asked."""
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+            if topic is None:
+                return False
+            if collective.get_rank() == 0:
+                metrics = {
+                    d: {m: float(v[-1]) for m, v in ms.items()} for d, ms in evals_log.items()
+                }
+                progress.report(topic, epoch, metrics)
+            stop = progress.stop_requested(topic)
+            if collective.get_world_size() > 1:
+                vote = np.array([int(stop)], dtype=np.int32)
+                stop = bool(collective.allreduce(vote, collective.Op.MAX)[0])
+            return stop
+
+    return Rounds()
+
+
+def _matrix_args(feature_names: list[str], categorical: list[int]) -> dict[str, Any]:
+    return {
+        "feature_names": list(feature_names),
+        "feature_types": ["c" if j in categorical else "q" for j in range(len(feature_names))],
+        "enable_categorical": bool(categorical),
+    }
+
+
+def is_gpu_array(X: Any) -> bool:
+    """Whether a Dask array has CuPy (CUDA) chunks."""
+    return hasattr(getattr(X, "_meta", None), "__cuda_array_interface__")
+
+
+def fit(
+    client: Client,
+    X: da.Array,
+    y: da.Array,
+    *,
+    task: str,
+    n_classes: int | None,
+    feature_names: list[str],
+    categorical: list[int],
+    params: dict[str, Any] | None,
+    rounds: int,
+    valid: tuple[da.Array, da.Array] | None = None,
+    early_stopping: int | None = None,
+    topic: str | None = None,
+    xgb_model: Any = None,
+) -> Fit:
+    """Train with ``xgboost.dask`` on the workers that hold ``X``.
+
+    Parameters
+    ----------
+    client
+        The Dask client.
+    X, y
+        Features (float, categorical columns as codes) and target (class indices or values),
+        persisted on the workers with the same row chunks.
+    task
+        ``binary``, ``multiclass`` or ``regression``.
+    n_classes
+        The number of classes (classification).
+    feature_names
+        One per column of ``X``.
+    categorical
+        Indices of the categorical columns (trained as XGBoost categories).
+    params
+        XGBoost parameters; they win over the defaults of the task.
+    rounds
+        Boosting rounds.
+    valid
+        ``(X, y)`` to evaluate each round (named ``valid``); early stopping watches it.
+    early_stopping
+        Stop after this many rounds without improvement of the last metric on ``valid``.
+    topic
+        The progress topic (see :mod:`workbench.training.progress`).
+    xgb_model
+        A booster to continue from.
+    """
+    import xgboost.dask as dxgb
+
+    merged = {**default_params(task, n_classes), **(params or {})}
+    merged.setdefault("device", "cuda" if is_gpu_array(X) else "cpu")
+    margs = _matrix_args(feature_names, categorical)
+    dtrain = dxgb.DaskQuantileDMatrix(client, X, y, max_bin=merged.get("max_bin"), **margs)
+    evals = [(dtrain, "train")]
+    if valid is not None:
+        dvalid = dxgb.DaskQuantileDMatrix(
+            client, valid[0], valid[1], ref=dtrain, max_bin=merged.get("max_bin"), **margs
+        )
+        evals.append((dvalid, "valid"))
+    out = dxgb.train(
+        client,
+        merged,
+        dtrain,
+        num_boost_round=rounds,
+        evals=evals,
+        early_stopping_rounds=early_stopping,
+        verbose_eval=False,
+        callbacks=[_make_callback(topic)],
+        xgb_model=xgb_model,
+    )
+    booster = out["booster"]
+    history = {
+        d: {m: [float(v) for v in vs] for m, vs in ms.items()} for d, ms in out["history"].items()
+    }
+    best = None
+    if early_stopping is not None and booster.attr("best_iteration") is not None:
+        best = int(booster.attr("best_iteration"))
+        booster = booster[: best + 1]  # keep the best rounds only
+    return Fit(booster=booster, history=history, best_iteration=best)
+
+
+def predict(client: Client, booster: xgboost.Booster, X: da.Array, task: str) -> da.Array:
+    """Probabilities of class 1 (binary), per class (multiclass), or values, block by block."""
+    import xgboost.dask as dxgb
+
+    booster = booster.copy()
+    booster.set_param({"device": "cuda" if is_gpu_array(X) else "cpu"})
+    return dxgb.inplace_predict(client, booster, X)
+
+
+def to_bytes(booster: xgboost.Booster) -> bytes:
+    """The booster in XGBoost's own UBJSON format."""
+    return bytes(booster.save_raw(raw_format="ubj"))
+
+
+def from_bytes(data: bytes) -> xgboost.Booster:
+    """A booster from :func:`to_bytes`."""
+    import xgboost
+
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(data))
+    return booster
+
+
+def importance(booster: xgboost.Booster, names: list[str]) -> dict[str, float]:
+    """Total gain of each feature's splits (0 for features never used)."""
+    score = booster.get_score(importance_type="total_gain")
+    return {n: float(score.get(n, 0.0)) for n in names}  # type: ignore[arg-type]

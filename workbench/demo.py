@@ -88,6 +88,7 @@ def run(
             train_ds,
             valid_ds,
             model=model,
+            params={"eta": 0.1} if model == "xgboost" else None,
             rounds=rounds,
             early_stopping=early_stopping if model != "linear" else None,
             client=client,

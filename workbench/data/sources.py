@@ -176,11 +176,10 @@ def inspect_parquet(
         schema = schema.remove_metadata()
         rows += meta.num_rows
         nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        _column_stats(meta, stats)
         if first is None:
             first, first_path = schema, p
-            continue
         if schema.equals(first):
+            _column_stats(meta, stats)  # only once the types agree: their ranges compare
             continue
         a, b = set(first.names), set(schema.names)
         if a != b:

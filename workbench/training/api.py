@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench import config
 from workbench._client import ensure_client, scheduler_workers
+from workbench.errors import TrainingError
 from workbench.training import labels
 from workbench.training.model import KINDS, Model, backend
 
@@ -77,7 +80,7 @@ def check_args(
             "early_stopping applies to boosting rounds; model='linear' runs Newton iterations "
             "to convergence (set params={'tol': ...} instead)"
         )
-    if checkpoint_every is not None:
+    if checkpoint_every is not None and checkpoint_every != 0:
         _positive_int(checkpoint_every, "checkpoint_every", 50)
     check_device(device)
     if model == "lightgbm" and device == "gpu":
@@ -154,6 +157,8 @@ def train(
     *,
     device: str = "auto",
     progress: bool | None = None,
+    checkpoint_path: str | None = None,
+    resume: str | Model | None = None,
 ) -> Model:
     """Train a model on the cluster, showing each round as it finishes.
 
@@ -176,14 +181,22 @@ def train(
     early_stopping
         Stop after this many rounds without improvement on ``valid``; the best round is kept.
     checkpoint_every
-        Keep the model of every N-th round with the client, to continue from after a lost
-        worker (XGBoost).
+        Send the model of every N-th round from the workers to the client, to continue from
+        when a worker is lost (XGBoost); ``workbench.train.checkpoint-every`` by default, 0 for
+        none. Recoveries are bounded by ``workbench.train.retries`` and recorded in
+        ``model.info["recoveries"]``.
     client
         The Dask client; the current one, or a new default local cluster (said so).
     device
         ``auto`` (GPU where every worker has one), ``cpu`` or ``gpu``.
     progress
-        Show a progress bar (a widget in notebooks); ``workbench.training.progress`` by default.
+        Show a progress bar (a widget in notebooks); ``workbench.train.progress`` by default.
+    checkpoint_path
+        Also write each checkpoint there (a local path or fsspec URL) as a model file,
+        atomically; ``resume=`` continues from it.
+    resume
+        A model or checkpoint (path or :class:`Model`) to continue training: ``rounds`` counts
+        its rounds too.
 
     Returns
     -------
@@ -192,38 +205,68 @@ def train(
     """
     params = dict(params or {})
     check_args(train, valid, model, params, rounds, early_stopping, checkpoint_every, device)
-    if checkpoint_every is not None and model != "xgboost":
-        raise ValueError(f"checkpoint_every is supported for model='xgboost' only, not {model!r}")
+    if model != "xgboost" and (checkpoint_every or checkpoint_path or resume is not None):
+        raise ValueError(
+            f"checkpoints (checkpoint_every, checkpoint_path, resume) are for model='xgboost' "
+            f"only, not {model!r}"
+        )
     _check_backend_params(model, params, train)
     client = ensure_client(client)
     show = bool(config.get("train.progress", progress))
+    if model == "xgboost" and checkpoint_every is None:
+        checkpoint_every = int(config.get("train.checkpoint-every")) or None
+    loaded = _resume_model(resume, rounds)
+    opts = Options(
+        kind=model,
+        params=params,
+        rounds=rounds,
+        early_stopping=early_stopping,
+        checkpoint_every=checkpoint_every,
+        checkpoint_path=str(checkpoint_path) if checkpoint_path else None,
+        resume=loaded,
+        device=device,
+        show=show,
+    )
     with client.as_current():
-        return _train(
-            train,
-            valid,
-            model,
-            params,
-            rounds,
-            early_stopping,
-            checkpoint_every,
-            client,
-            device,
-            show,
+        return _train(train, valid, opts, client)
+
+
+def _resume_model(resume: Any, rounds: int) -> Model | None:
+    if resume is None:
+        return None
+    loaded = resume if isinstance(resume, Model) else Model.load(str(resume))
+    done = loaded.estimator.num_boosted_rounds() if loaded.kind == "xgboost" else 0
+    if done >= rounds:
+        raise ValueError(
+            f"the model to resume already has {done} rounds; ask for more (rounds > {done})"
         )
+    return loaded
 
 
-def _train(
-    train: Dataset,
-    valid: Dataset | None,
-    kind: str,
-    params: dict[str, Any],
-    rounds: int,
-    early_stopping: int | None,
-    checkpoint_every: int | None,
-    client: Client,
-    device: str,
-    show: bool,
-) -> Model:
+@dataclass
+class Options:
+    """How to train: what :func:`train` was asked, checked."""
+
+    kind: str
+    params: dict[str, Any]
+    rounds: int
+    early_stopping: int | None
+    checkpoint_every: int | None
+    checkpoint_path: str | None
+    resume: Model | None
+    device: str
+    show: bool
+
+
+def _history_dict(history: Any) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = {}
+    for column in history.columns:
+        data, _, metric = str(column).partition("-")
+        out.setdefault(data, {})[metric] = [float(v) for v in history[column]]
+    return out
+
+
+def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client) -> Model:
     from distributed import span
 
     from workbench.data.placement import arrays_and_levels, resolve_device
@@ -231,10 +274,11 @@ def _train(
     from workbench.training.progress import Progress, forget, request_stop
 
     start = time.perf_counter()
+    kind = opts.kind
     task = str(train.task)
     target = str(train.target)
     mod = backend(kind)
-    dev = "cpu" if kind == "lightgbm" else resolve_device(client, device)
+    dev = "cpu" if kind == "lightgbm" else resolve_device(client, opts.device)
     if kind == "xgboost":
         from workbench.clusters.security import warn_if_allreduce_unencrypted
         from workbench.training import xgb
@@ -243,8 +287,13 @@ def _train(
         if config.get("train.quiet"):
             xgb.quiet(client)
     dtype = np.dtype("float64" if kind == "linear" else "float32")
+    if opts.resume is not None:  # encode as the checkpoint was trained
+        train = replace(train, categories={**train.categories, **opts.resume.categories})
     X, y, levels = arrays_and_levels(train, device=dev, dtype=dtype, client=client)
     classes = labels.find_classes(y, target, task)
+    if opts.resume is not None:
+        _check_resume(opts.resume, train, classes)
+        classes = np.asarray(opts.resume.classes) if opts.resume.classes is not None else None
     y = labels.encode(y, classes, target, "the training set")
     X, y, table = balance(client, X, y)
     features = dict(train.features)
@@ -257,24 +306,88 @@ def _train(
         valid_xy = (Xv, yv)
     n_classes = len(classes) if classes is not None else None
     categorical = [j for j, k in enumerate(features.values()) if k == "categorical"]
-    bar = Progress(client, rounds, desc=f"{kind} {train.source}".strip(), show=show)
-    fit_args = {
+    bar = Progress(client, opts.rounds, desc=f"{kind} {train.source}".strip(), show=opts.show)
+    fit_args: dict[str, Any] = {
         "task": task,
         "n_classes": n_classes,
         "feature_names": list(features),
         "categorical": categorical,
-        "params": params,
-        "rounds": rounds,
-        "valid": valid_xy,
-        "early_stopping": early_stopping,
-        "topic": bar.topic,
+        "params": opts.params,
     }
-    if kind == "linear":
-        fit_args["categories"] = categories
+    recoveries: list[Any] = []
+
+    def model_of(booster: Any, history: dict[str, Any], best: int | None) -> Model:
+        return Model(
+            kind=kind,
+            task=task,
+            target=target,
+            features=features,
+            categories=categories,
+            classes=classes.tolist() if classes is not None else None,
+            estimator=booster,
+            params=_effective_params(kind, task, n_classes, opts.params),
+            rounds=opts.rounds,
+            best_iteration=best,
+            history=_history(history),
+            info={
+                "source": train.source,
+                "train_rows": int(sum(X.chunks[0])),
+                "valid_rows": int(sum(valid_xy[0].chunks[0])) if valid_xy else 0,
+                "workers": _worker_count(client),
+                "placement": {w: dict(r) for w, r in table.to_dict(orient="index").items()},
+                "device": dev,
+                "seconds": round(time.perf_counter() - start, 3),
+                "live_rounds": len(bar.rounds),
+                "interrupted": any("interrupted" in n.get("note", "") for n in bar.notes),
+                "recoveries": [r.as_dict() for r in recoveries],
+            },
+        )
+
+    if kind == "xgboost":
+        from workbench.training import recovery, xgb
+
+        if opts.checkpoint_path:
+            path = opts.checkpoint_path
+
+            def save_checkpoint(rounds: int, data: bytes) -> None:
+                history = recovery._cut(recovery.live_history(bar), rounds)
+                model_of(xgb.from_bytes(data), history, None).save(path)
+
+            bar.on_checkpoint = save_checkpoint
+        resume = None
+        if opts.resume is not None:
+            resume = (opts.resume.estimator, _history_dict(opts.resume.history))
+
+        def call() -> Any:
+            fit, done = recovery.fit(
+                client,
+                X,
+                y,
+                bar=bar,
+                rounds=opts.rounds,
+                valid=valid_xy,
+                early_stopping=opts.early_stopping,
+                checkpoint_every=opts.checkpoint_every,
+                resume=resume,
+                **fit_args,
+            )
+            recoveries.extend(done)
+            return fit
+    else:
+        fit_args["rounds"] = opts.rounds
+        fit_args["valid"] = valid_xy
+        fit_args["early_stopping"] = opts.early_stopping
+        fit_args["topic"] = bar.topic
+        if kind == "linear":
+            fit_args["categories"] = categories
+
+        def call() -> Any:
+            return mod.fit(client, X, y, **fit_args)
+
     try:
         with span(f"workbench-train-{kind}"):
             fit = bar.run(
-                lambda: mod.fit(client, X, y, **fit_args),
+                call,
                 on_interrupt=(
                     None if kind != "xgboost" else lambda: client.run(request_stop, bar.topic)
                 ),
@@ -283,43 +396,69 @@ def _train(
     except Exception as e:
         from workbench.training.failures import explain
 
-        failure = explain(client, kind, e)
+        failure = e if isinstance(e, TrainingError) else explain(client, kind, e)
+        kept = _keep_last_checkpoint(bar, opts, model_of) if kind == "xgboost" else None
+        if kept:
+            failure = TrainingError(f"{failure}. {kept}")
         if failure is e:
             raise
         raise failure from e
     finally:
-        client.run(forget, bar.topic)
-    seconds = time.perf_counter() - start
-    trained = Model(
-        kind=kind,
-        task=task,
-        target=target,
-        features=features,
-        categories=categories,
-        classes=classes.tolist() if classes is not None else None,
-        estimator=fit.booster,
-        params=_effective_params(kind, task, n_classes, params),
-        rounds=rounds,
-        best_iteration=fit.best_iteration,
-        history=_history(fit.history),
-        info={
-            "source": train.source,
-            "train_rows": int(sum(X.chunks[0])),
-            "valid_rows": int(sum(valid_xy[0].chunks[0])) if valid_xy else 0,
-            "workers": len(scheduler_workers(client)),
-            "placement": {w: dict(r) for w, r in table.to_dict(orient="index").items()},
-            "device": dev,
-            "seconds": round(seconds, 3),
-            "live_rounds": len(bar.rounds),
-            "interrupted": any("interrupted" in n.get("note", "") for n in bar.notes),
-        },
-    )
+        with contextlib.suppress(Exception):  # the scheduler may be gone
+            client.run(forget, bar.topic)
+    trained = model_of(fit.booster, fit.history, fit.best_iteration)
     if valid_xy is not None:
         from workbench import metrics
 
         scores = mod.predict(client, fit.booster, valid_xy[0], task)
         trained.metrics = metrics.evaluate(valid_xy[1], scores, task, client=client)
     return trained
+
+
+def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:
+    """Save the last checkpoint of a failed training; say where and how to continue."""
+    from workbench.training import recovery, xgb
+
+    if bar.checkpoint is None:
+        return None
+    rounds, data = bar.checkpoint
+    path = opts.checkpoint_path
+    if not path:
+        folder = Path(str(config.get("train.checkpoint-dir"))).expanduser()
+        path = str(folder / f"{bar.topic}.wbm")
+    try:
+        history = recovery._cut(recovery.live_history(bar), rounds)
+        model_of(xgb.from_bytes(data), history, None).save(path)
+    except Exception as e:
+        return f"The last checkpoint ({rounds} rounds) could not be saved: {e}"
+    return (
+        f"The last checkpoint ({rounds} rounds) is saved at {path}: continue with "
+        f"wb.train(..., resume={path!r})"
+    )
+
+
+def _check_resume(model: Model, train: Dataset, classes: Any) -> None:
+    """The checkpoint must fit the training set: same features, target and classes."""
+    if model.kind != "xgboost":
+        raise ValueError(f"resume= needs an XGBoost model or checkpoint, not a {model.kind} one")
+    if model.features != dict(train.features) or model.target != train.target:
+        raise ValueError(
+            f"the model to resume was trained on target {model.target!r} and features "
+            f"{list(model.features)}; the training set has {train.target!r} and "
+            f"{list(train.features)}: resume with the same data"
+        )
+    ours = classes.tolist() if classes is not None else None
+    if ours is not None and model.classes is not None and not set(ours) <= set(model.classes):
+        raise ValueError(
+            f"the training set has classes {ours} but the model to resume knows {model.classes}"
+        )
+
+
+def _worker_count(client: Client) -> int | None:
+    try:
+        return len(scheduler_workers(client))
+    except Exception:
+        return None
 
 
 def _rounds_of(fit: Any) -> int:

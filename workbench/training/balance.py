@@ -52,8 +52,12 @@ def balance(client: Client, X: da.Array, y: da.Array) -> tuple[da.Array, da.Arra
         for w in empty:
             donor = max(held, key=lambda d: len(held[d]))
             i = held[donor].pop()
-            x_new[i] = client.submit(_same, blocks[i], workers=[w], pure=False)
-            y_new[i] = client.submit(_same, y_new[i], workers=[w], pure=False)
+            x_new[i] = client.submit(
+                _same, blocks[i], workers=[w], allow_other_workers=True, pure=False
+            )
+            y_new[i] = client.submit(
+                _same, y_new[i], workers=[w], allow_other_workers=True, pure=False
+            )
             held[w].append(i)
         logger.info(
             "balance: moved %d block(s) to worker(s) that held no training rows: %s",

@@ -40,6 +40,9 @@ def explain(client: Any, kind: str, error: BaseException) -> BaseException:
         return error
     if not erred:
         return error
+    # a task that failed because its worker died and Dask ran it elsewhere tells of a loss, not
+    # of the cause: name the others first
+    erred.sort(key=lambda e: "Invalid worker address" in e[2])
     workers = sorted({w for _, ws, _ in erred for w in ws})
     reason = cause(erred[0][2]) or cause(str(error))
     where = "worker " + workers[0] if len(workers) == 1 else "workers " + ", ".join(workers)

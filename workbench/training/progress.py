@@ -9,6 +9,7 @@ the latest metrics. The rounds it receives become ``Model.history``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -59,6 +60,18 @@ def report(topic: str, round: int, metrics: dict[str, dict[str, float]], **extra
     get_worker().log_event(topic, msg)
 
 
+def send_checkpoint(topic: str, rounds: int, booster: bytes) -> None:
+    """Send a model of ``rounds`` rounds to the client (on a worker, from one rank only)."""
+    from distributed import get_worker
+
+    get_worker().log_event(topic, {"checkpoint": int(rounds), "booster": booster})
+
+
+def _truncate(dask_scheduler: Any, topic: str) -> None:
+    """Drop the events the scheduler keeps for ``topic`` (checkpoints are large)."""
+    dask_scheduler._broker.truncate(topic)
+
+
 def request_stop(topic: str) -> None:
     """Ask the trainings of ``topic`` in this process to stop after their current round.
 
@@ -106,12 +119,22 @@ class Progress:
         self.notes: list[dict[str, Any]] = []
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._bar: Any = None
+        self._owner = threading.get_ident()
+        # the latest checkpoint from the workers: (rounds, booster bytes); set on arrival
+        self.checkpoint: tuple[int, bytes] | None = None
+        self.on_checkpoint: Callable[[int, bytes], None] | None = None
 
     # --- events ------------------------------------------------------------------------
     def _on_event(self, event: tuple[float, Any]) -> None:  # runs on the client's loop
         _, msg = event
-        if isinstance(msg, dict):
-            self._events.put(msg)
+        if not isinstance(msg, dict):
+            return
+        if "booster" in msg:  # kept at once: a failure may follow right after
+            rounds = int(msg["checkpoint"])
+            if self.checkpoint is None or rounds > self.checkpoint[0]:
+                self.checkpoint = (rounds, bytes(msg["booster"]))
+            msg = {"checkpoint": rounds}
+        self._events.put(msg)
 
     def _take(self, msg: dict[str, Any]) -> None:
         if "round" in msg:
@@ -121,6 +144,11 @@ class Progress:
                 self._bar.n = min(self.total, max(self._bar.n, r + 1))
                 self._bar.set_postfix_str(_postfix(self.rounds[r]), refresh=False)
                 self._bar.refresh()
+        if "checkpoint" in msg:
+            self.client.run_on_scheduler(_truncate, topic=self.topic)
+            latest = self.checkpoint
+            if self.on_checkpoint is not None and latest and latest[0] == msg["checkpoint"]:
+                self.on_checkpoint(*latest)
         if "note" in msg:
             self.notes.append(msg)
             if self._bar is not None:
@@ -136,8 +164,10 @@ class Progress:
                 return
 
     def note(self, text: str, **extra: Any) -> None:
-        """Show a message beside the bar (and keep it in :attr:`notes`)."""
-        self._take({"note": text, "time": time.time(), **extra})
+        """Show a message beside the bar (and keep it in :attr:`notes`); any thread may call."""
+        self._events.put({"note": text, "time": time.time(), **extra})
+        if threading.get_ident() == self._owner:
+            self._drain()
 
     # --- running -----------------------------------------------------------------------
     def run(
@@ -187,6 +217,9 @@ class Progress:
                 self._flush(rounds_of(result["value"]))
         finally:
             self.client.unsubscribe_topic(self.topic)
+            self._drain()
+            with contextlib.suppress(Exception):  # the scheduler may be gone
+                self.client.run_on_scheduler(_truncate, topic=self.topic)
             if self._bar is not None:
                 self._bar.close()
         if "error" in result:

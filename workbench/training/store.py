@@ -53,7 +53,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     if local.is_dir():
         raise ValueError(f"{target!r} is a folder; give a file name such as {local / 'model.wbm'}")
     folder = local.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(
+            f"cannot write {target!r}: a part of {str(folder)!r} is a file, not a folder; "
+            "choose another path"
+        ) from None
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write to the folder {str(folder)!r}: choose another path")
     fd, tmp = tempfile.mkstemp(prefix=f".{local.name}.", suffix=".tmp", dir=folder)

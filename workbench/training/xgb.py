@@ -183,33 +183,77 @@ def quiet(client: Client) -> None:
             )
             for i in range(threads)
         ]
-    wait(futures, timeout=30)
-    client.cancel(futures)
+    try:
+        wait(futures, timeout=10)
+    except TimeoutError:  # a worker lost meanwhile: its messages print, training goes on
+        logger.debug("could not route XGBoost's messages on every worker within 10 s")
+    finally:
+        client.cancel(futures)
 
 
 # --- training -------------------------------------------------------------------------
-def _make_callback(topic: str | None) -> Any:
+@dataclass
+class Stopping:
+    """Early stopping's state at a checkpoint, to carry over into a resumed training."""
+
+    data: str
+    metric: str
+    best_score: float
+    best_iteration: int
+    since_best: int  # rounds without improvement since the best
+
+
+def _make_callbacks(
+    topic: str | None,
+    checkpoint_every: int | None,
+    early_stopping: int | None,
+    stopping: Stopping | None,
+) -> list[Any]:
+    """The progress/checkpoint/stop callback, then early stopping (carried over if resumed)."""
     from xgboost import collective
-    from xgboost.callback import TrainingCallback
+    from xgboost.callback import EarlyStopping, TrainingCallback
 
     class Rounds(TrainingCallback):
-        """Report each round from rank 0; stop on every rank at once when asked."""
+        """Report each round from rank 0, send a checkpoint every N rounds, stop together."""
+
+        start = 0
+
+        def before_training(self, model: Any) -> Any:
+            self.start = model.num_boosted_rounds()  # a resumed training goes on counting
+            return model
 
         def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
             if topic is None:
                 return False
+            done = self.start + epoch + 1
             if collective.get_rank() == 0:
                 metrics = {
                     d: {m: float(v[-1]) for m, v in ms.items()} for d, ms in evals_log.items()
                 }
-                progress.report(topic, epoch, metrics)
+                progress.report(topic, done - 1, metrics)
+                if checkpoint_every and done % checkpoint_every == 0:
+                    progress.send_checkpoint(topic, done, to_bytes(model))
             stop = progress.stop_requested(topic)
             if collective.get_world_size() > 1:
                 vote = np.array([int(stop)], dtype=np.int32)
                 stop = bool(collective.allreduce(vote, collective.Op.MAX)[0])
             return stop
 
-    return Rounds()
+    class CarriedEarlyStopping(EarlyStopping):
+        """XGBoost's early stopping, starting from the best score of the rounds before."""
+
+        def before_training(self, model: Any) -> Any:
+            model = super().before_training(model)
+            if stopping is not None:
+                self.stopping_history = {stopping.data: {stopping.metric: [stopping.best_score]}}
+                self.best_scores = {stopping.data: {stopping.metric: [stopping.best_score]}}
+                self.current_rounds = stopping.since_best
+            return model
+
+    callbacks: list[Any] = [Rounds()]
+    if early_stopping is not None:
+        callbacks.append(CarriedEarlyStopping(rounds=early_stopping, save_best=False))
+    return callbacks
 
 
 def _matrix_args(feature_names: list[str], categorical: list[int]) -> dict[str, Any]:
@@ -240,6 +284,9 @@ def fit(
     early_stopping: int | None = None,
     topic: str | None = None,
     xgb_model: Any = None,
+    checkpoint_every: int | None = None,
+    stopping: Stopping | None = None,
+    collective_timeout: float | None = None,
 ) -> Fit:
     """Train with ``xgboost.dask`` on the workers that hold ``X``.
 
@@ -269,7 +316,14 @@ def fit(
     topic
         The progress topic (see :mod:`workbench.training.progress`).
     xgb_model
-        A booster to continue from.
+        A booster to continue from; ``rounds`` more are trained.
+    checkpoint_every
+        Send the booster to the client (the progress topic) every this many rounds.
+    stopping
+        Early stopping's state when ``xgb_model`` is a checkpoint.
+    collective_timeout
+        Seconds XGBoost's collective waits on a silent peer before failing (a worker cut off
+        rather than killed), instead of its default.
     """
     import xgboost.dask as dxgb
 
@@ -283,16 +337,21 @@ def fit(
             client, valid[0], valid[1], ref=dtrain, max_bin=merged.get("max_bin"), **margs
         )
         evals.append((dvalid, "valid"))
+    coll_cfg = None
+    if collective_timeout:
+        from xgboost.collective import Config
+
+        coll_cfg = Config(timeout=int(collective_timeout))
     out = dxgb.train(
         client,
         merged,
         dtrain,
         num_boost_round=rounds,
         evals=evals,
-        early_stopping_rounds=early_stopping,
         verbose_eval=False,
-        callbacks=[_make_callback(topic)],
+        callbacks=_make_callbacks(topic, checkpoint_every, early_stopping, stopping),
         xgb_model=xgb_model,
+        coll_cfg=coll_cfg,
     )
     booster = out["booster"]
     history = {

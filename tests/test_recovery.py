@@ -1,0 +1,183 @@
+"""Training that survives lost workers: real worker processes killed with SIGKILL mid-training."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+import workbench as wb
+
+ROUNDS = 120
+PARAMS = {"max_depth": 6, "eta": 0.1}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("higgs-like")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        x = rng.normal(size=(40_000, 12)).astype(np.float32)
+        logit = x[:, 0] - x[:, 1] + 0.5 * x[:, 2] * x[:, 3]
+        y = (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+        frame = pd.DataFrame(x, columns=[f"f{j}" for j in range(x.shape[1])]).assign(y=y)
+        frame.to_parquet(folder / f"part-{i}.parquet")
+    return folder
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[LocalCluster, Client]]:
+    """Two worker processes (with nannies, which replace a killed worker)."""
+    with (
+        dask.config.set({"workbench.train.checkpoint-every": 5}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as c,
+        Client(c, set_as_default=False) as client,
+    ):
+        yield c, client
+
+
+def _training_tasks(dask_scheduler: Any) -> set[str]:
+    """XGBoost's training tasks (``fn-...``) running now."""
+    tasks = dask_scheduler.tasks.values()
+    return {str(ts.key) for ts in tasks if str(ts.key).startswith("fn-") and ts.processing_on}
+
+
+def _worker_pids(client: Client) -> dict[str, int]:
+    return client.run(os.getpid)
+
+
+def kill_later(
+    cluster: LocalCluster,
+    client: Client,
+    victims: list[tuple[float, bool]],
+    log: list[dict[str, Any]],
+) -> threading.Thread:
+    """Each ``(seconds, for_good)``: once XGBoost's tasks run, wait, then SIGKILL a worker.
+
+    ``for_good`` turns its nanny's restarts off first, so that nothing replaces the worker.
+    """
+
+    def run() -> None:
+        seen: set[str] = set()
+        for delay, for_good in victims:
+            deadline = time.monotonic() + 120
+            while len(client.run_on_scheduler(_training_tasks) - seen) < 2:  # a new attempt
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+            time.sleep(delay)
+            address, pid = sorted(_worker_pids(client).items())[-1]
+            if for_good:  # the nanny lets its worker go instead of starting another
+                for nanny in cluster.workers.values():
+                    if getattr(nanny, "worker_address", None) == address:
+                        nanny.close_gracefully(reason="test: this host is gone")
+            os.kill(pid, signal.SIGKILL)
+            log.append({"address": address, "pid": pid, "time": time.monotonic()})
+            seen |= client.run_on_scheduler(_training_tasks)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _train(client: Client, data: Path, **kwargs: Any) -> wb.Model:
+    ds = wb.load(data, target="y", client=client)
+    train, valid = ds.split((0.8, 0.2), seed=0)
+    return wb.train(
+        train, valid, rounds=ROUNDS, params=PARAMS, client=client, progress=False, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(data: Path, client: Client) -> wb.Model:
+    """The same training, uninterrupted (on the shared in-process cluster)."""
+    return _train(client, data)
+
+
+def test_a_killed_worker_is_replaced_and_training_completes(
+    cluster: tuple[LocalCluster, Client], data: Path, reference: wb.Model
+) -> None:
+    c, client = cluster
+    killed: list[dict[str, Any]] = []
+    killer = kill_later(c, client, [(1.5, False)], killed)
+    model = _train(client, data)
+    killer.join(5)
+    assert len(killed) == 1
+    recoveries = model.info["recoveries"]
+    assert len(recoveries) == 1, recoveries
+    assert recoveries[0]["lost_workers"] == [killed[0]["address"]]
+    assert len(model.history) == ROUNDS
+    assert model.estimator.num_boosted_rounds() == ROUNDS
+    assert not model.history.isna().any().any()
+    # within a small tolerance of the uninterrupted run's validation metric
+    assert model.metrics["auc"] == pytest.approx(reference.metrics["auc"], abs=0.01)
+    assert model.metrics["logloss"] == pytest.approx(reference.metrics["logloss"], rel=0.03)
+
+
+def test_two_kills_in_one_training(
+    cluster: tuple[LocalCluster, Client], data: Path, reference: wb.Model
+) -> None:
+    c, client = cluster
+    killed: list[dict[str, Any]] = []
+    killer = kill_later(c, client, [(1.0, False), (1.0, False)], killed)
+    model = _train(client, data)
+    killer.join(5)
+    assert len(killed) == 2
+    assert len(model.info["recoveries"]) == 2
+    assert len(model.history) == ROUNDS
+    assert model.metrics["auc"] == pytest.approx(reference.metrics["auc"], abs=0.01)
+
+
+def test_no_replacement_finishes_on_the_survivor(
+    cluster: tuple[LocalCluster, Client], data: Path
+) -> None:
+    c, client = cluster
+    killed: list[dict[str, Any]] = []
+    with dask.config.set({"workbench.train.replace-wait": "3s"}):
+        killer = kill_later(c, client, [(1.0, True)], killed)
+        model = _train(client, data)
+    killer.join(5)
+    (recovery,) = model.info["recoveries"]
+    assert recovery["workers_after"] == 1
+    assert len(model.history) == ROUNDS
+    assert len(client.scheduler_info()["workers"]) == 1
+
+
+def test_no_replacement_fails_clearly_when_survivors_are_not_enough(
+    cluster: tuple[LocalCluster, Client], data: Path
+) -> None:
+    c, client = cluster
+    killed: list[dict[str, Any]] = []
+    with dask.config.set(
+        {"workbench.train.replace-wait": "2s", "workbench.train.recover-on-survivors": False}
+    ):
+        killer = kill_later(c, client, [(1.0, True)], killed)
+        with pytest.raises(wb.TrainingError, match="were not replaced within 2 s"):
+            _train(client, data)
+    killer.join(5)
+
+
+def test_without_checkpoints_a_lost_worker_is_a_clear_error(
+    cluster: tuple[LocalCluster, Client], data: Path
+) -> None:
+    c, client = cluster
+    killed: list[dict[str, Any]] = []
+    killer = kill_later(c, client, [(1.0, False)], killed)
+    with pytest.raises(wb.TrainingError, match=r"lost worker.*checkpoints are off"):
+        _train(client, data, checkpoint_every=0)
+    killer.join(5)

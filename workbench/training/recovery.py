@@ -1,0 +1,295 @@
+"""XGBoost training that survives lost workers: continue from the last checkpoint.
+
+``xgboost.dask`` fails the whole training when one worker dies ("Ring Allreduce failed", a
+closed socket, a task rescheduled on another worker). Here the booster of every N-th round goes
+from rank 0 to the client (:func:`workbench.training.progress.send_checkpoint`); when a training
+fails and the scheduler has lost a worker, :func:`fit` waits for the cluster to have workers
+again (a nanny's restart, adaptive scaling, or the survivors alone), lets Dask recompute the lost
+partitions from their source, builds the matrices again and trains the remaining rounds from
+the checkpoint (``xgb_model=``), early stopping's state included. Each recovery is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from workbench import config
+from workbench._client import scheduler_workers
+from workbench.errors import TrainingError
+from workbench.training import xgb
+
+if TYPE_CHECKING:
+    import dask.array as da
+    from distributed import Client
+
+    from workbench.training.progress import Progress
+
+logger = logging.getLogger("workbench")
+
+History = dict[str, dict[str, list[float]]]  # {data: {metric: [value per round]}}
+
+# Words in the errors that a lost peer causes (XGBoost's collective, Dask's rescheduling).
+_LOSS_WORDS = (
+    "socket",
+    "connection",
+    "allreduce",
+    "recv",
+    "send",
+    "timed out",
+    "timeout",
+    "worker",
+    "killed",
+    "closed",
+    "peer",
+    "broken pipe",
+)
+_MAXIMIZE = ("auc", "aucpr", "map", "ndcg", "pre")
+
+
+@dataclass
+class Recovery:
+    """One recovery: when, what was lost, and what it cost."""
+
+    failed_at_round: int  # rounds finished when the training failed (as far as the client saw)
+    resumed_from: int  # rounds in the checkpoint it continued from
+    lost_workers: list[str]
+    error: str
+    waited_seconds: float  # from the failure to the new start
+    workers_after: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready record for the model's metadata."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class State:
+    """The last checkpoint: its booster, rounds and the history up to it."""
+
+    rounds: int = 0
+    booster: Any = None
+    history: History = field(default_factory=dict)
+
+
+def looks_like_loss(error: BaseException) -> bool:
+    """Whether an error reads like a lost peer rather than a mistake in the data or params."""
+    text = f"{type(error).__name__}: {error}".lower()
+    return any(w in text for w in _LOSS_WORDS)
+
+
+def lost_workers(client: Client, before: set[str], error: BaseException) -> list[str]:
+    """Workers of ``before`` the scheduler no longer has, waiting a little for it to notice."""
+    grace = config.timeout_seconds("train.loss-grace") if looks_like_loss(error) else 0.0
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            now = set(scheduler_workers(client))
+        except Exception:
+            return []
+        gone = sorted(before - now)
+        if gone or time.monotonic() >= deadline:
+            return gone
+        time.sleep(0.25)
+
+
+def wait_for_workers(client: Client, wanted: int) -> int:
+    """Wait for ``wanted`` workers (replacements), else settle for the survivors.
+
+    Returns the number of workers to go on with.
+
+    Raises
+    ------
+    TrainingError
+        No worker within ``train.recovery-timeout``, or fewer than before and
+        ``train.recover-on-survivors`` is false.
+    """
+    replace = config.timeout_seconds("train.replace-wait")
+    total = config.timeout_seconds("train.recovery-timeout")
+    start = time.monotonic()
+    n = len(scheduler_workers(client))
+    while n < wanted and time.monotonic() - start < replace:
+        time.sleep(0.5)
+        n = len(scheduler_workers(client))
+    while n == 0 and time.monotonic() - start < total:
+        time.sleep(0.5)
+        n = len(scheduler_workers(client))
+    if n == 0:
+        raise TrainingError(f"no worker came back within {total:g} s")
+    if n < wanted and not config.get("train.recover-on-survivors"):
+        raise TrainingError(
+            f"{wanted - n} worker(s) were not replaced within {replace:g} s and "
+            "workbench.train.recover-on-survivors is false"
+        )
+    return n
+
+
+def _maximize(metric: str) -> bool:
+    return metric.split("@")[0] in _MAXIMIZE
+
+
+def stopping_state(history: History, rounds: int) -> xgb.Stopping | None:
+    """Early stopping's state after ``rounds`` rounds of ``history`` (last data, last metric)."""
+    if not history:
+        return None
+    data = list(history)[-1]
+    metric = list(history[data])[-1]
+    values = history[data][metric][:rounds]
+    if not values:
+        return None
+    pick = max if _maximize(metric) else min
+    best = pick(
+        range(len(values)), key=lambda i: (values[i], -i) if pick is max else (values[i], i)
+    )
+    return xgb.Stopping(data, metric, float(values[best]), best, len(values) - 1 - best)
+
+
+def _cut(history: History, rounds: int) -> History:
+    return {d: {m: list(v[:rounds]) for m, v in ms.items()} for d, ms in history.items()}
+
+
+def _join(first: History, then: History) -> History:
+    out = {d: {m: list(v) for m, v in ms.items()} for d, ms in first.items()}
+    for d, ms in then.items():
+        for m, v in ms.items():
+            out.setdefault(d, {}).setdefault(m, []).extend(v)
+    return out
+
+
+def live_history(bar: Progress) -> History:
+    """The rounds the client received, as ``{data: {metric: [values]}}`` from round 0 on."""
+    out: History = {}
+    for r in range(len(bar.rounds)):
+        if r not in bar.rounds:
+            break
+        for d, ms in bar.rounds[r].items():
+            for m, v in ms.items():
+                out.setdefault(d, {}).setdefault(m, []).append(v)
+    return out
+
+
+def fit(
+    client: Client,
+    X: da.Array,
+    y: da.Array,
+    *,
+    bar: Progress,
+    rounds: int,
+    valid: tuple[da.Array, da.Array] | None,
+    early_stopping: int | None,
+    checkpoint_every: int | None,
+    resume: tuple[Any, History] | None = None,
+    **fit_args: Any,
+) -> tuple[xgb.Fit, list[Recovery]]:
+    """:func:`workbench.training.xgb.fit`, continued from checkpoints after lost workers.
+
+    Parameters
+    ----------
+    client, X, y, valid, early_stopping
+        As for :func:`workbench.training.xgb.fit`.
+    bar
+        The training's :class:`~workbench.training.progress.Progress`; it receives the
+        checkpoints and shows each recovery.
+    rounds
+        Rounds in all (a resumed model's included).
+    checkpoint_every
+        Rounds between checkpoints; ``None`` or 0: no checkpoints, so a failure is final.
+    resume
+        ``(booster, history)`` of a saved checkpoint to continue from.
+    fit_args
+        The rest of :func:`workbench.training.xgb.fit`'s arguments.
+    """
+    from workbench.training.balance import balance
+
+    state = State()
+    if resume is not None:
+        booster, history = resume
+        state = State(booster.num_boosted_rounds(), booster, _cut(history, 10**9))
+        for r in range(state.rounds):  # the rounds before, as if they had been seen live
+            bar.rounds[r] = {d: {m: v[r] for m, v in ms.items()} for d, ms in history.items()}
+    recoveries: list[Recovery] = []
+    retries = int(config.get("train.retries"))
+    coll_timeout = config.timeout_seconds("train.collective-timeout")
+    while True:
+        before = set(scheduler_workers(client))
+        try:
+            out = xgb.fit(
+                client,
+                X,
+                y,
+                rounds=rounds - state.rounds,
+                valid=valid,
+                early_stopping=early_stopping,
+                topic=bar.topic,
+                xgb_model=state.booster,
+                checkpoint_every=checkpoint_every,
+                stopping=stopping_state(state.history, state.rounds) if early_stopping else None,
+                collective_timeout=coll_timeout,
+                **fit_args,
+            )
+        except Exception as e:
+            failed_at = time.monotonic()
+            gone = lost_workers(client, before, e)
+            logger.debug(
+                "training attempt %d failed (%s); workers before %s, lost %s",
+                len(recoveries) + 1,
+                type(e).__name__,
+                sorted(before),
+                gone,
+            )
+            if not gone or len(recoveries) >= retries or not checkpoint_every:
+                if gone:
+                    raise _final(e, gone, state, recoveries, retries, checkpoint_every) from e
+                raise
+            if bar.checkpoint is not None and bar.checkpoint[0] > state.rounds:
+                done, data = bar.checkpoint
+                state = State(done, xgb.from_bytes(data), _cut(live_history(bar), done))
+            bar.note(
+                f"lost worker(s) {', '.join(gone)} after {len(bar.rounds)} rounds "
+                f"({type(e).__name__}); resuming from the checkpoint of round {state.rounds}"
+            )
+            n = wait_for_workers(client, len(before))
+            if config.get("train.quiet"):
+                xgb.quiet(client)  # the replacements' threads too
+            X, y, _ = balance(client, X, y)
+            recoveries.append(
+                Recovery(
+                    failed_at_round=len(bar.rounds),
+                    resumed_from=state.rounds,
+                    lost_workers=gone,
+                    error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                    waited_seconds=round(time.monotonic() - failed_at, 3),
+                    workers_after=n,
+                )
+            )
+            continue
+        history = _join(_cut(state.history, state.rounds), out.history)
+        return xgb.Fit(out.booster, history, out.best_iteration), recoveries
+
+
+def _final(
+    error: BaseException,
+    gone: list[str],
+    state: State,
+    recoveries: list[Recovery],
+    retries: int,
+    checkpoint_every: int | None,
+) -> TrainingError:
+    if not checkpoint_every:
+        why = "checkpoints are off (checkpoint_every=0), so there is nothing to continue from"
+    else:
+        why = (
+            f"it had recovered {len(recoveries)} time(s) already "
+            f"(workbench.train.retries={retries})"
+        )
+    where = (
+        f"the last checkpoint holds {state.rounds} rounds"
+        if state.rounds
+        else "no checkpoint was reached yet"
+    )
+    return TrainingError(
+        f"training lost worker(s) {', '.join(gone)} ({type(error).__name__}) and stopped: "
+        f"{why}; {where}"
+    )

@@ -527,3 +527,39 @@ def test_a_worker_failure_names_the_worker_and_the_cause(client: Client) -> None
     assert "label must be discrete values in the range of [0, num_class)" in text
     assert "Stack trace" not in text and "/__w/" not in text
     assert any(w in text for w in client.scheduler_info()["workers"])
+
+
+def test_checkpoint_file_and_resume(
+    client: Client, fraud: tuple[wb.Dataset, ...], tmp_path: Path
+) -> None:
+    train, valid, _ = fraud
+    path = tmp_path / "ckpt.wbm"
+    first = wb.train(
+        train,
+        valid,
+        rounds=12,
+        params={"max_depth": 3},
+        checkpoint_every=5,
+        checkpoint_path=str(path),
+        client=client,
+        progress=False,
+    )
+    saved = wb.load_model(str(path))  # the checkpoint of round 10
+    assert saved.estimator.num_boosted_rounds() == 10
+    assert len(saved.history) == 10
+    pd.testing.assert_frame_equal(saved.history, first.history.iloc[:10], check_dtype=False)
+    resumed = wb.train(
+        train,
+        valid,
+        rounds=20,
+        params={"max_depth": 3},
+        resume=str(path),
+        client=client,
+        progress=False,
+    )
+    assert resumed.estimator.num_boosted_rounds() == 20
+    assert len(resumed.history) == 20
+    pd.testing.assert_frame_equal(
+        resumed.history.iloc[:10], saved.history, check_dtype=False
+    )  # the rounds before are kept, the rest trained on top
+    assert resumed.metrics["logloss"] <= first.metrics["logloss"] + 1e-3

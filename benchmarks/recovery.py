@@ -102,7 +102,7 @@ def main() -> None:
             )
             print("run  killed@  redone  wait s  extra s  redone-rounds s  dAUC      dlogloss")
             for i in range(args.runs):
-                killer = kill_after(client, 2.0 + i)
+                killer = kill_after(client, 3.0 + 5 * i)
                 model, s = run()
                 killer.join(5)
                 for r in model.info["recoveries"]:

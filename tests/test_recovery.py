@@ -159,7 +159,7 @@ def test_no_replacement_finishes_on_the_survivor(
 
 
 def test_no_replacement_fails_clearly_when_survivors_are_not_enough(
-    cluster: tuple[LocalCluster, Client], data: Path
+    cluster: tuple[LocalCluster, Client], data: Path, tmp_path: Path
 ) -> None:
     c, client = cluster
     killed: list[dict[str, Any]] = []
@@ -167,9 +167,14 @@ def test_no_replacement_fails_clearly_when_survivors_are_not_enough(
         {"workbench.train.replace-wait": "2s", "workbench.train.recover-on-survivors": False}
     ):
         killer = kill_later(c, client, [(1.0, True)], killed)
-        with pytest.raises(wb.TrainingError, match="were not replaced within 2 s"):
-            _train(client, data)
+        with pytest.raises(wb.TrainingError, match="were not replaced within 2 s") as info:
+            _train(client, data, checkpoint_path=str(tmp_path / "last.wbm"))
     killer.join(5)
+    # the error says where the last checkpoint is, and it continues from there
+    assert f"is saved at {tmp_path / 'last.wbm'}" in str(info.value)
+    saved = wb.load_model(str(tmp_path / "last.wbm"))
+    assert 0 < saved.estimator.num_boosted_rounds() < ROUNDS
+    assert saved.estimator.num_boosted_rounds() % 5 == 0
 
 
 def test_without_checkpoints_a_lost_worker_is_a_clear_error(

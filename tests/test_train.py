@@ -563,3 +563,60 @@ def test_checkpoint_file_and_resume(
         resumed.history.iloc[:10], saved.history, check_dtype=False
     )  # the rounds before are kept, the rest trained on top
     assert resumed.metrics["logloss"] <= first.metrics["logloss"] + 1e-3
+
+
+def test_early_stopping_state_carries_over_a_resume(
+    client: Client, fraud: tuple[wb.Dataset, ...], tmp_path: Path
+) -> None:
+    """A resumed training stops counting from the best round before, not from the restart."""
+    from workbench.training import recovery
+
+    train, valid, _ = fraud
+    params = {"max_depth": 8, "eta": 1.0}  # overfits within a few rounds
+    path = tmp_path / "es.wbm"
+    first = wb.train(
+        train,
+        valid,
+        rounds=12,
+        params=params,
+        checkpoint_every=12,
+        checkpoint_path=str(path),
+        client=client,
+        progress=False,
+    )
+    history = {"valid": {"auc": first.history["valid-auc"].tolist()}}
+    state = recovery.stopping_state(history, 12)
+    assert state is not None and state.best_iteration == int(first.history["valid-auc"].idxmax())
+    assert state.since_best == 11 - state.best_iteration
+    patience = state.since_best + 3  # three more rounds without improvement end it
+    resumed = wb.train(
+        train,
+        valid,
+        rounds=200,
+        params=params,
+        early_stopping=patience,
+        resume=str(path),
+        client=client,
+        progress=False,
+    )
+    new = resumed.history["valid-auc"].iloc[12:]
+    if new.max() <= first.history["valid-auc"].max():  # no better round after the restart
+        assert resumed.best_iteration == state.best_iteration
+        assert len(resumed.history) == 12 + 3
+    else:
+        assert resumed.best_iteration >= 12
+
+
+def _spans(dask_scheduler: Any) -> dict[str, set[str]]:
+    """Each span's name and the task prefixes that ran in it."""
+    out: dict[str, set[str]] = {}
+    for s in dask_scheduler.extensions["spans"].spans.values():
+        out.setdefault("/".join(s.name), set()).update(g.prefix.name for g in s.groups)
+    return out
+
+
+def test_the_dashboard_shows_the_training_under_its_name(
+    client: Client, trained: wb.Model
+) -> None:
+    spans = client.run_on_scheduler(_spans)
+    assert "fn" in spans["workbench-train-xgboost"]  # xgboost.dask's training tasks

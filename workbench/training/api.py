@@ -385,14 +385,18 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             return mod.fit(client, X, y, **fit_args)
 
     try:
-        with span(f"workbench-train-{kind}"):
-            fit = bar.run(
-                call,
-                on_interrupt=(
-                    None if kind != "xgboost" else lambda: client.run(request_stop, bar.topic)
-                ),
-                rounds_of=_rounds_of,
-            )
+
+        def in_span() -> Any:  # in the training's own thread: spans are context-local
+            with span(f"workbench-train-{kind}"):
+                return call()
+
+        fit = bar.run(
+            in_span,
+            on_interrupt=(
+                None if kind != "xgboost" else lambda: client.run(request_stop, bar.topic)
+            ),
+            rounds_of=_rounds_of,
+        )
     except Exception as e:
         from workbench.training.failures import explain
 

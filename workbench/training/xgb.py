@@ -358,9 +358,13 @@ def fit(
         d: {m: [float(v) for v in vs] for m, vs in ms.items()} for d, ms in out["history"].items()
     }
     best = None
-    if early_stopping is not None and booster.attr("best_iteration") is not None:
-        best = int(booster.attr("best_iteration"))
-        booster = booster[: best + 1]  # keep the best rounds only
+    if early_stopping is not None:
+        found = booster.attr("best_iteration")
+        if found is None and stopping is not None:  # no better round since the checkpoint's
+            found = stopping.best_iteration
+        if found is not None:
+            best = int(found)
+            booster = booster[: best + 1]  # keep the best rounds only
     return Fit(booster=booster, history=history, best_iteration=best)
 
 

@@ -158,7 +158,8 @@ def generate(
         for c in empty.columns
         if c != gen.target and not c.endswith("_id")
     }
-    logger.info("wrote %s rows of %r in %d partitions to %s", f"{rows:,}", name, len(sizes), url)
+    parts = f"{len(sizes)} partition{'s' if len(sizes) != 1 else ''}"
+    logger.info("wrote %s rows of %r in %s to %s", f"{rows:,}", name, parts, url)
     return Dataset(
         frame[[*features, gen.target]],
         gen.target,

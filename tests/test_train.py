@@ -615,8 +615,25 @@ def _spans(dask_scheduler: Any) -> dict[str, set[str]]:
     return out
 
 
-def test_the_dashboard_shows_the_training_under_its_name(
-    client: Client, trained: wb.Model
-) -> None:
+def test_the_dashboard_shows_the_training_under_its_name(client: Client, trained: wb.Model) -> None:
     spans = client.run_on_scheduler(_spans)
     assert "fn" in spans["workbench-train-xgboost"]  # xgboost.dask's training tasks
+
+
+def test_validation_columns_in_another_order_are_aligned(
+    client: Client, fraud: tuple[wb.Dataset, ...], trained: wb.Model
+) -> None:
+    """The same features in another order: encoded in the training set's order."""
+    train, valid, _ = fraud
+    order = list(reversed(list(valid.features)))
+    shuffled = wb.Dataset(
+        frame=valid.frame[[*order, "is_fraud"]],
+        target="is_fraud",
+        features={c: valid.features[c] for c in order},
+        task="binary",
+        categories=valid.categories,
+        source="reordered",
+    )
+    a = wb.train(train, valid, rounds=5, params={"max_depth": 3}, client=client, progress=False)
+    b = wb.train(train, shuffled, rounds=5, params={"max_depth": 3}, client=client, progress=False)
+    assert a.metrics == pytest.approx(b.metrics)

@@ -436,6 +436,12 @@ def train_cmd(
     from workbench.training.api import train
 
     try:
+        from pathlib import Path
+
+        if "://" not in out and Path(out).is_dir():
+            raise ValueError(
+                f"--out {out!r} is a folder; give a model file such as {out}/model.wbm"
+            )
         parsed = _parse_options(params)
         if not 0 <= valid_fraction < 1:
             raise ValueError(f"--valid {valid_fraction}: give a fraction in [0, 1), e.g. 0.1")

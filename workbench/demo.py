@@ -90,7 +90,7 @@ def run(
             model=model,
             params={"eta": 0.1} if model == "xgboost" else None,
             rounds=rounds,
-            early_stopping=early_stopping if model != "linear" else None,
+            early_stopping=early_stopping if model == "xgboost" else None,
             client=client,
         )
         metrics = trained.evaluate(test_ds, client=client)

@@ -117,8 +117,6 @@ def _check_same_columns(train: Dataset, valid: Dataset) -> None:
             parts.append(f"only in valid: {only_valid}")
         if kinds:
             parts.append(f"different kinds: {', '.join(kinds)}")
-        if not parts:
-            parts.append("the same columns in another order")
         raise ValueError(
             "the validation set's features differ from the training set's ("
             + "; ".join(parts)
@@ -287,8 +285,13 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         if config.get("train.quiet"):
             xgb.quiet(client)
     dtype = np.dtype("float64" if kind == "linear" else "float32")
-    if opts.resume is not None:  # encode as the checkpoint was trained
-        train = replace(train, categories={**train.categories, **opts.resume.categories})
+    if opts.resume is not None:  # encode as the checkpoint was trained: its order and levels
+        _check_resume(opts.resume, train, None)
+        train = replace(
+            train,
+            features=dict(opts.resume.features),
+            categories={**train.categories, **opts.resume.categories},
+        )
     X, y, levels = arrays_and_levels(train, device=dev, dtype=dtype, client=client)
     classes = labels.find_classes(y, target, task)
     if opts.resume is not None:
@@ -300,7 +303,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     categories = {c: list(levels[c]) for c, k in features.items() if k == "categorical"}
     valid_xy = None
     if valid is not None:
-        view = replace(valid, categories=categories)
+        view = replace(valid, features=features, categories=categories)  # train's column order
         Xv, yv, _ = arrays_and_levels(view, device=dev, dtype=dtype, client=client)
         yv = labels.encode(yv, classes, target, "the validation set")
         valid_xy = (Xv, yv)
@@ -408,14 +411,18 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             raise
         raise failure from e
     finally:
-        with contextlib.suppress(Exception):  # the scheduler may be gone
-            client.run(forget, bar.topic)
+        if not bar.abandoned:  # an abandoned training still has to see its stop request
+            with contextlib.suppress(Exception):  # the scheduler may be gone
+                client.run(forget, bar.topic)
     trained = model_of(fit.booster, fit.history, fit.best_iteration)
     if valid_xy is not None:
         from workbench import metrics
 
-        scores = mod.predict(client, fit.booster, valid_xy[0], task)
-        trained.metrics = metrics.evaluate(valid_xy[1], scores, task, client=client)
+        try:
+            scores = mod.predict(client, fit.booster, valid_xy[0], task)
+            trained.metrics = metrics.evaluate(valid_xy[1], scores, task, client=client)
+        except (ValueError, TypeError) as e:  # e.g. an objective whose outputs are not scores
+            logger.warning("the model is trained, but its validation metrics failed: %s", e)
     return trained
 
 

@@ -17,7 +17,7 @@ def cause(text: str) -> str:
         if text.startswith(wrapper):
             text = text[len(wrapper) :].strip("'\")")
     line = next((ln for ln in text.splitlines() if ln.strip()), text).strip()
-    return _PREFIX.sub("", line).rstrip("\\n").strip() or text
+    return _PREFIX.sub("", line).removesuffix("\\n").strip() or text
 
 
 def _erred(dask_scheduler: Any) -> list[tuple[str, list[str], str]]:

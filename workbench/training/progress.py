@@ -119,6 +119,7 @@ class Progress:
         self.notes: list[dict[str, Any]] = []
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._bar: Any = None
+        self.abandoned = False  # a second Ctrl-C: the call was left running, asked to stop
         self._owner = threading.get_ident()
         # the latest checkpoint from the workers: (rounds, booster bytes); set on arrival
         self.checkpoint: tuple[int, bytes] | None = None
@@ -148,7 +149,10 @@ class Progress:
             self.client.run_on_scheduler(_truncate, topic=self.topic)
             latest = self.checkpoint
             if self.on_checkpoint is not None and latest and latest[0] == msg["checkpoint"]:
-                self.on_checkpoint(*latest)
+                try:
+                    self.on_checkpoint(*latest)
+                except Exception as e:
+                    self.note(f"could not write the checkpoint of round {latest[0]}: {e}")
         if "note" in msg:
             self.notes.append(msg)
             if self._bar is not None:
@@ -206,6 +210,7 @@ class Progress:
                     thread.join(0.1)
                 except KeyboardInterrupt:
                     if interrupted or on_interrupt is None:
+                        self.abandoned = True
                         raise
                     interrupted = True
                     self.note(

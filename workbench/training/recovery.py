@@ -158,6 +158,14 @@ def _join(first: History, then: History) -> History:
     return out
 
 
+def live_history_rounds(bar: Progress) -> list[int]:
+    """The rounds received so far without a gap from round 0."""
+    rounds: list[int] = []
+    while len(rounds) in bar.rounds:
+        rounds.append(len(rounds))
+    return rounds
+
+
 def live_history(bar: Progress) -> History:
     """The rounds the client received, as ``{data: {metric: [values]}}`` from round 0 on."""
     out: History = {}
@@ -245,6 +253,9 @@ def fit(
                 raise
             if bar.checkpoint is not None and bar.checkpoint[0] > state.rounds:
                 done, data = bar.checkpoint
+                deadline = time.monotonic() + 5  # the rounds before it may still be queued
+                while len(live_history_rounds(bar)) < done and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 state = State(done, xgb.from_bytes(data), _cut(live_history(bar), done))
             bar.note(
                 f"lost worker(s) {', '.join(gone)} after {len(bar.rounds)} rounds "

@@ -63,6 +63,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write to the folder {str(folder)!r}: choose another path")
     fd, tmp = tempfile.mkstemp(prefix=f".{local.name}.", suffix=".tmp", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as an ordinary file would be, not mkstemp's 0600
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

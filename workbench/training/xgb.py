@@ -66,7 +66,10 @@ def check_params(params: dict[str, Any], n_features: int, categorical: list[int]
     for j in categorical:
         X[:, j] = np.arange(n) % 2
     n_classes = int(params.get("num_class") or 2)
-    y = np.arange(n) % n_classes if "multi" in str(params.get("objective", "")) else X[:, 0] > 0.5
+    objective = str(params.get("objective", ""))
+    y = (np.arange(n) % n_classes if "multi" in objective else X[:, 0] > 0.5).astype(np.float32)
+    if objective.startswith(("reg:", "count:")):
+        y = y + 1.0  # positive, as gamma and tweedie need
     types = ["c" if j in categorical else "q" for j in range(n_features)]
     local = {**params, "device": "cpu", "nthread": 1}
     messages: list[str] = []
@@ -81,9 +84,7 @@ def check_params(params: dict[str, Any], n_features: int, categorical: list[int]
         callback = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(collect)
         xgboost.core._LIB.XGBRegisterLogCallback(callback)
         try:
-            d = xgboost.DMatrix(
-                X, y.astype(np.float32), feature_types=types, enable_categorical=True
-            )
+            d = xgboost.DMatrix(X, y, feature_types=types, enable_categorical=True)
             xgboost.train(local, d, num_boost_round=1)
         except BaseException as e:
             failure.append(e)
@@ -337,6 +338,12 @@ def fit(
             client, valid[0], valid[1], ref=dtrain, max_bin=merged.get("max_bin"), **margs
         )
         evals.append((dvalid, "valid"))
+    metrics = merged.get("eval_metric")
+    watched = (metrics[-1] if isinstance(metrics, list | tuple) and metrics else metrics) or ""
+    if stopping is not None and (
+        stopping.data != ("valid" if valid is not None else "train") or stopping.metric != watched
+    ):
+        stopping = None  # another data set or metric is watched now: start afresh
     coll_cfg = None
     if collective_timeout:
         from xgboost.collective import Config
@@ -360,8 +367,8 @@ def fit(
     best = None
     if early_stopping is not None:
         found = booster.attr("best_iteration")
-        if found is None and stopping is not None:  # no better round since the checkpoint's
-            found = stopping.best_iteration
+        if stopping is not None:  # the checkpoint's attribute can lag a round: the larger wins
+            found = max(int(found) if found is not None else -1, stopping.best_iteration)
         if found is not None:
             best = int(found)
             booster = booster[: best + 1]  # keep the best rounds only

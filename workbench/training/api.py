@@ -328,7 +328,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             categories=categories,
             classes=classes.tolist() if classes is not None else None,
             estimator=booster,
-            params=_effective_params(kind, task, n_classes, opts.params),
+            params=_effective_params(kind, task, n_classes, opts.params, dev),
             rounds=opts.rounds,
             best_iteration=best,
             history=_history(history),
@@ -477,11 +477,14 @@ def _rounds_of(fit: Any) -> int:
 
 
 def _effective_params(
-    kind: str, task: str, n_classes: int | None, params: dict[str, Any]
+    kind: str, task: str, n_classes: int | None, params: dict[str, Any], device: str
 ) -> dict[str, Any]:
     if kind == "linear":
         return dict(params)
-    return {**backend(kind).default_params(task, n_classes), **params}
+    out = {**backend(kind).default_params(task, n_classes), **params}
+    if kind == "xgboost":
+        out.setdefault("device", "cuda" if device == "gpu" else "cpu")
+    return out
 
 
 def _history(history: dict[str, dict[str, list[float]]]) -> Any:

@@ -497,6 +497,8 @@ def test_cli_train_and_predict(table_path: Path, tmp_path: Path) -> None:
     assert result.exit_code != 0 and "already exists" in result.output
     result = runner.invoke(main, ["train", "--data", str(table_path), "--out", "x.wbm"])
     assert result.exit_code == 2 and "--target is needed" in result.output
+    result = runner.invoke(main, ["train", "--data", "fraud", "--drop", "amount", "--out", "x"])
+    assert result.exit_code == 2 and "--drop apply with --target" in result.output
 
 
 def test_a_worker_failure_names_the_worker_and_the_cause(client: Client) -> None:

@@ -442,6 +442,13 @@ def train_cmd(
             raise ValueError(
                 f"--out {out!r} is a folder; give a model file such as {out}/model.wbm"
             )
+        from workbench.data.catalog import get_entry
+
+        if target is None and (categorical or drop) and get_entry(data) is not None:
+            raise ValueError(
+                f"{data!r} is a catalog entry, which names its own target, categorical and "
+                "ignored columns; --categorical and --drop apply with --target (a path or URL)"
+            )
         parsed = _parse_options(params)
         if not 0 <= valid_fraction < 1:
             raise ValueError(f"--valid {valid_fraction}: give a fraction in [0, 1), e.g. 0.1")

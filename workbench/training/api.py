@@ -353,7 +353,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             path = opts.checkpoint_path
 
             def save_checkpoint(rounds: int, data: bytes) -> None:
-                history = recovery._cut(recovery.live_history(bar), rounds)
+                history = recovery.live_history(bar, rounds)
                 model_of(xgb.from_bytes(data), history, None).save(path)
 
             bar.on_checkpoint = save_checkpoint
@@ -438,7 +438,7 @@ def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:
         folder = Path(str(config.get("train.checkpoint-dir"))).expanduser()
         path = str(folder / f"{bar.topic}.wbm")
     try:
-        history = recovery._cut(recovery.live_history(bar), rounds)
+        history = recovery.live_history(bar, rounds)
         model_of(xgb.from_bytes(data), history, None).save(path)
     except Exception as e:
         return f"The last checkpoint ({rounds} rounds) could not be saved: {e}"

@@ -31,12 +31,12 @@ def balance(client: Client, X: da.Array, y: da.Array) -> tuple[da.Array, da.Arra
     move from the workers that hold the most. With fewer blocks than workers, the idle
     workers are named in a warning (more partitions would use them).
     """
-    from distributed import wait
+    from distributed import futures_of, wait
 
     X, y = client.persist([X.rechunk({1: -1}), y])
     wait([X, y])
-    futures = {f.key: f for f in _futures(X)}
-    y_futures = {f.key: f for f in _futures(y)}
+    futures = {f.key: f for f in futures_of(X)}
+    y_futures = {f.key: f for f in futures_of(y)}
     blocks = [futures[row[0]] for row in X.__dask_keys__()]  # type: ignore[index]
     y_keys = list(y.__dask_keys__())
     who = client.who_has(blocks)
@@ -85,12 +85,6 @@ def balance(client: Client, X: da.Array, y: da.Array) -> tuple[da.Array, da.Arra
             table.to_string(),
         )
     return X, y, table
-
-
-def _futures(a: da.Array) -> list[Any]:
-    from distributed import futures_of
-
-    return list(futures_of(a))
 
 
 def _rebuild(futures: list[Any], like: da.Array) -> da.Array:

@@ -158,20 +158,18 @@ def _join(first: History, then: History) -> History:
     return out
 
 
-def live_history_rounds(bar: Progress) -> list[int]:
-    """The rounds received so far without a gap from round 0."""
-    rounds: list[int] = []
-    while len(rounds) in bar.rounds:
-        rounds.append(len(rounds))
-    return rounds
+def received(bar: Progress) -> int:
+    """How many rounds the client received without a gap from round 0."""
+    n = 0
+    while n in bar.rounds:
+        n += 1
+    return n
 
 
-def live_history(bar: Progress) -> History:
-    """The rounds the client received, as ``{data: {metric: [values]}}`` from round 0 on."""
+def live_history(bar: Progress, rounds: int | None = None) -> History:
+    """The first ``rounds`` rounds the client received (all without a gap by default)."""
     out: History = {}
-    for r in range(len(bar.rounds)):
-        if r not in bar.rounds:
-            break
+    for r in range(min(received(bar), rounds if rounds is not None else len(bar.rounds))):
         for d, ms in bar.rounds[r].items():
             for m, v in ms.items():
                 out.setdefault(d, {}).setdefault(m, []).append(v)
@@ -214,7 +212,8 @@ def fit(
     state = State()
     if resume is not None:
         booster, history = resume
-        state = State(booster.num_boosted_rounds(), booster, _cut(history, 10**9))
+        done = booster.num_boosted_rounds()
+        state = State(done, booster, _cut(history, done))  # the rounds the booster holds
         for r in range(state.rounds):  # the rounds before, as if they had been seen live
             bar.rounds[r] = {d: {m: v[r] for m, v in ms.items()} for d, ms in history.items()}
     recoveries: list[Recovery] = []
@@ -254,9 +253,9 @@ def fit(
             if bar.checkpoint is not None and bar.checkpoint[0] > state.rounds:
                 done, data = bar.checkpoint
                 deadline = time.monotonic() + 5  # the rounds before it may still be queued
-                while len(live_history_rounds(bar)) < done and time.monotonic() < deadline:
+                while received(bar) < done and time.monotonic() < deadline:
                     time.sleep(0.05)
-                state = State(done, xgb.from_bytes(data), _cut(live_history(bar), done))
+                state = State(done, xgb.from_bytes(data), live_history(bar, done))
             bar.note(
                 f"lost worker(s) {', '.join(gone)} after {len(bar.rounds)} rounds "
                 f"({type(e).__name__}); resuming from the checkpoint of round {state.rounds}"
@@ -276,7 +275,7 @@ def fit(
                 )
             )
             continue
-        history = _join(_cut(state.history, state.rounds), out.history)
+        history = _join(state.history, out.history)
         return xgb.Fit(out.booster, history, out.best_iteration), recoveries
 
 

@@ -67,6 +67,7 @@ def trained(client: Client, fraud: tuple[wb.Dataset, ...]) -> wb.Model:
         params={"max_depth": 4, "eta": 0.2},
         client=client,
         progress=False,
+        eval_train=True,  # the training curve too
     )
 
 
@@ -103,6 +104,21 @@ def test_early_stopping_keeps_the_best_round(trained: wb.Model) -> None:
     assert history["valid-auc"].idxmax() == best
     assert len(history) == best + 11 or len(history) == 60  # stopped 10 rounds after the best
     assert trained.estimator.num_boosted_rounds() == best + 1
+
+
+def test_with_a_validation_set_only_it_is_evaluated_unless_asked(
+    client: Client, fraud: tuple[wb.Dataset, ...]
+) -> None:
+    train, valid, _ = fraud
+    model = wb.train(train, valid, rounds=3, params={"max_depth": 2}, client=client, progress=False)
+    assert list(model.history.columns) == ["valid-logloss", "valid-auc"]
+    assert len(model.history) == 3 and not model.history.isna().any().any()
+    alone = wb.train(train, rounds=2, params={"max_depth": 2}, client=client, progress=False)
+    assert list(alone.history.columns) == ["train-logloss", "train-auc"]
+    with pytest.raises(ValueError, match="eval_train=False needs a validation set"):
+        wb.train(train, eval_train=False, client=client)
+    with pytest.raises(TypeError, match="eval_train must be True, False or None, not 'yes'"):
+        wb.train(train, valid, eval_train="yes", client=client)  # type: ignore[arg-type]
 
 
 def test_progress_events_arrive_for_every_round(
@@ -473,12 +489,14 @@ def test_cli_train_and_predict(table_path: Path, tmp_path: Path) -> None:
             "--out",
             str(model_path),
             "--no-progress",
+            "--eval-train",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "valid rmse:" in result.output and "model saved to" in result.output
     model = wb.load_model(str(model_path))
     assert model.params["max_depth"] == 3 and model.task == "regression"
+    assert list(model.history.columns) == ["train-mae", "train-rmse", "valid-mae", "valid-rmse"]
 
     out = tmp_path / "pred"
     result = runner.invoke(
@@ -545,6 +563,7 @@ def test_checkpoint_file_and_resume(
         checkpoint_path=str(path),
         client=client,
         progress=False,
+        eval_train=True,
     )
     saved = wb.load_model(str(path))  # the checkpoint of round 10
     assert saved.estimator.num_boosted_rounds() == 10
@@ -564,6 +583,9 @@ def test_checkpoint_file_and_resume(
     pd.testing.assert_frame_equal(
         resumed.history.iloc[:10], saved.history, check_dtype=False
     )  # the rounds before are kept, the rest trained on top
+    # resumed without eval_train: the training curve stops at the checkpoint, the rest is NaN
+    assert resumed.history["train-logloss"].iloc[10:].isna().all()
+    assert not resumed.history["valid-logloss"].isna().any()
     assert resumed.metrics["logloss"] <= first.metrics["logloss"] + 1e-3
 
 

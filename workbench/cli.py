@@ -417,6 +417,11 @@ def _load_for_cli(
 @click.option("--out", required=True, help="Model file to write (local path or URL).")
 @click.option("--profile", "-p", default=None, help="Cluster profile (default: local).")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
+@click.option(
+    "--eval-train",
+    is_flag=True,
+    help="Evaluate the training rows every round too (always when --valid 0).",
+)
 def train_cmd(
     data: str,
     target: str | None,
@@ -430,6 +435,7 @@ def train_cmd(
     out: str,
     profile: str | None,
     progress: bool | None,
+    eval_train: bool,
 ) -> None:
     """Train a model on a dataset and save it; print its validation metrics."""
     from workbench.clusters.start import start_cluster
@@ -469,6 +475,7 @@ def train_cmd(
                 early_stopping=early_stopping,
                 client=client,
                 progress=progress,
+                eval_train=True if eval_train or valid is None else None,
             )
             path = trained.save(out)
     except (WorkbenchError, ValueError, TypeError, OSError) as err:
@@ -511,6 +518,110 @@ def predict_cmd(model_path: str, data: str, out: str, proba: bool, profile: str 
         _fail(err)
         return
     click.echo(f"wrote {rows:,} predictions to {out}")
+
+
+@main.command("lab", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--profile", "-p", default=None, help="Cluster profile to start (default: local).")
+@click.option("--tls/--no-tls", default=None, help="Encrypt cluster traffic (default: profile's).")
+@_option
+@click.option(
+    "--scheduler", default=None, help="Use a running scheduler instead, e.g. tls://h:8786."
+)
+@click.option("--ca-file", type=click.Path(dir_okay=False), help="TLS: the CA certificate.")
+@click.option("--cert-file", type=click.Path(dir_okay=False), help="TLS: the client certificate.")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="TLS: the client key.")
+@click.option("--ip", default="127.0.0.1", show_default=True, help="JupyterLab's address.")
+@click.option("--port", type=int, default=None, help="JupyterLab's port (default: Jupyter's).")
+@click.option("--browser/--no-browser", default=True, help="Open a browser tab.")
+@click.option("--root-dir", default=None, help="The folder JupyterLab shows (default: here).")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+def lab_cmd(
+    profile: str | None,
+    tls: bool | None,
+    options: tuple[str, ...],
+    scheduler: str | None,
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    ip: str,
+    port: int | None,
+    browser: bool,
+    root_dir: str | None,
+    jupyter_args: tuple[str, ...],
+) -> None:
+    """Start JupyterLab with the Dask dashboard inside, on a new or a running cluster.
+
+    Without --scheduler, starts the profile's cluster here and keeps it until JupyterLab exits.
+    dask-labextension's dashboard URL is set to the cluster's, and notebooks' kernels connect
+    to it: distributed.Client() and workbench calls with client=None use it. Arguments after
+    the options (or after --) go to JupyterLab.
+    """
+    import subprocess
+
+    from workbench import lab
+
+    if scheduler is not None and (profile or options or tls is not None):
+        _fail(
+            ValueError("--scheduler uses a running cluster: --profile, --tls and -o do not apply")
+        )
+        return
+    try:
+        lab.check_installed()
+        if scheduler is not None:
+            from workbench.clusters.connect import connect
+
+            security = None
+            if ca_file or cert_file or key_file:
+                security = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+            client = connect(scheduler, security=security, set_as_default=False)
+            owner: Any = client
+            address, dashboard = scheduler, client.dashboard_link
+            sec = client.security if scheduler.startswith("tls://") else None
+        else:
+            from workbench.clusters.start import start_cluster
+
+            owner = start_cluster(profile, tls=tls, **_parse_options(options))
+            address, dashboard, sec = owner.scheduler_address, owner.dashboard_link, owner.security
+    except (WorkbenchError, ValueError, TypeError, ImportError) as err:
+        _fail(err)
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    proc = None
+    try:
+        with lab.prepared(address, dashboard, sec) as (env, settings):
+            click.echo(f"scheduler: {address}")
+            click.echo(f"dashboard: {dashboard or 'none'}")
+            click.echo(
+                "kernels connect to it: distributed.Client(), or workbench calls with client=None"
+            )
+            sys.stdout.flush()
+            cmd = lab.command(
+                settings, ip=ip, port=port, browser=browser, root_dir=root_dir, extra=jupyter_args
+            )
+            proc = subprocess.Popen(cmd, env=lab.environment(env))
+            while True:
+                try:
+                    proc.wait()  # Ctrl-C reaches JupyterLab too, which asks to confirm
+                    break
+                except KeyboardInterrupt:
+                    continue
+    except _Stop:
+        click.echo("stopping...", err=True)
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        owner.close()
+        click.echo(
+            "JupyterLab stopped; " + ("cluster closed" if scheduler is None else "disconnected"),
+            err=True,
+        )
+    if proc is not None and proc.returncode not in (0, None, -signal.SIGTERM):
+        sys.exit(proc.returncode)
 
 
 @main.group()

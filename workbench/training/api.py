@@ -157,6 +157,7 @@ def train(
     progress: bool | None = None,
     checkpoint_path: str | None = None,
     resume: str | Model | None = None,
+    eval_train: bool | None = None,
 ) -> Model:
     """Train a model on the cluster, showing each round as it finishes.
 
@@ -167,7 +168,8 @@ def train(
         objective and metrics unless ``params`` set them.
     valid
         A validation set with the same features, evaluated every round; early stopping
-        watches its last metric. Its metrics at the end go to ``model.metrics``.
+        watches its last metric. Its metrics at the end go to ``model.metrics``. With a
+        validation set, the training set is not evaluated each round unless ``eval_train``.
     model
         ``xgboost`` (CPU or GPU), ``lightgbm`` (CPU) or ``linear`` (L2-regularised linear or
         logistic regression, CPU or GPU).
@@ -195,6 +197,11 @@ def train(
     resume
         A model or checkpoint (path or :class:`Model`) to continue training: ``rounds`` counts
         its rounds too.
+    eval_train
+        Evaluate the training set every round as well (``train-*`` columns of ``history``, the
+        training curve beside the validation curve). By default only when there is no
+        validation set: the training set's metrics can cost a third of a round (AUC sorts every
+        training row each round).
 
     Returns
     -------
@@ -203,6 +210,14 @@ def train(
     """
     params = dict(params or {})
     check_args(train, valid, model, params, rounds, early_stopping, checkpoint_every, device)
+    if eval_train is not None and not isinstance(eval_train, bool):
+        raise TypeError(f"eval_train must be True, False or None, not {eval_train!r}")
+    if eval_train is False and valid is None:
+        raise ValueError(
+            "eval_train=False needs a validation set: without one the training set is what is "
+            "evaluated each round (the progress and model.history). Pass valid=... or leave "
+            "eval_train unset"
+        )
     if model != "xgboost" and (checkpoint_every or checkpoint_path or resume is not None):
         raise ValueError(
             f"checkpoints (checkpoint_every, checkpoint_path, resume) are for model='xgboost' "
@@ -224,6 +239,7 @@ def train(
         resume=loaded,
         device=device,
         show=show,
+        eval_train=bool(eval_train) or valid is None,
     )
     with client.as_current():
         return _train(train, valid, opts, client)
@@ -254,6 +270,7 @@ class Options:
     resume: Model | None
     device: str
     show: bool
+    eval_train: bool = True
 
 
 def _history_dict(history: Any) -> dict[str, dict[str, list[float]]]:
@@ -317,6 +334,8 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         "categorical": categorical,
         "params": opts.params,
     }
+    if kind != "linear":
+        fit_args["eval_train"] = opts.eval_train
     recoveries: list[Any] = []
 
     def model_of(booster: Any, history: dict[str, Any], best: int | None) -> Model:
@@ -490,7 +509,9 @@ def _effective_params(
 def _history(history: dict[str, dict[str, list[float]]]) -> Any:
     import pandas as pd
 
-    columns = {f"{d}-{m}": vs for d, ms in history.items() for m, vs in ms.items()}
+    columns = {
+        f"{d}-{m}": pd.Series(vs, dtype=float) for d, ms in history.items() for m, vs in ms.items()
+    }
     frame = pd.DataFrame(columns)
     frame.index.name = "round"
     return frame

@@ -379,11 +379,14 @@ class _Rounds:
         The training run (the key of what the workers leave for the client).
     topic
         The progress topic, or ``None`` to record only.
+    eval_train
+        Also evaluate the training rows each round.
     """
 
-    def __init__(self, run: str, topic: str | None) -> None:
+    def __init__(self, run: str, topic: str | None, eval_train: bool = True) -> None:
         self.run = run
         self.topic = topic
+        self.eval_train = eval_train
         self.order = 40  # after LightGBM's own callbacks
         self.before_iteration = False
         self._rank0: bool | None = None
@@ -394,8 +397,9 @@ class _Rounds:
         if not self._rank0:
             return
         metrics: dict[str, dict[str, float]] = {}
-        for _, metric, value, *_ in env.model.eval_train():
-            metrics.setdefault("train", {})[metric] = float(value)
+        if self.eval_train:
+            for _, metric, value, *_ in env.model.eval_train():
+                metrics.setdefault("train", {})[metric] = float(value)
         for data, metric, value, *_ in env.evaluation_result_list or []:
             metrics.setdefault(str(data), {})[metric] = float(value)
         history = _run_state(self.run)["history"]
@@ -559,6 +563,7 @@ def fit(
     valid: tuple[da.Array, da.Array] | None = None,
     early_stopping: int | None = None,
     topic: str | None = None,
+    eval_train: bool = True,
 ) -> LGBMResult:
     """Train with ``lightgbm.dask`` on the workers that hold ``X`` (CPU).
 
@@ -590,6 +595,8 @@ def fit(
     topic
         The progress topic (see :mod:`workbench.training.progress`): after each round, rank 0
         reports ``{"train": {...}, "valid": {...}}``.
+    eval_train
+        Evaluate the training rows each round too (always when there is no ``valid``).
 
     Returns
     -------
@@ -643,7 +650,7 @@ def fit(
                 model_factory=_WorkerModel,
                 feature_name=list(feature_names),
                 categorical_feature=categorical,
-                callbacks=[_Rounds(run, topic)],
+                callbacks=[_Rounds(run, topic, eval_train or valid is None)],
                 **eval_args,
             )
     except BaseException:

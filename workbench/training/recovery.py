@@ -151,10 +151,17 @@ def _cut(history: History, rounds: int) -> History:
 
 
 def _join(first: History, then: History) -> History:
-    out = {d: {m: list(v) for m, v in ms.items()} for d, ms in first.items()}
-    for d, ms in then.items():
-        for m, v in ms.items():
-            out.setdefault(d, {}).setdefault(m, []).extend(v)
+    """``then`` after ``first``; a metric missing from one part is NaN for its rounds."""
+    before = max((len(v) for ms in first.values() for v in ms.values()), default=0)
+    after = max((len(v) for ms in then.values() for v in ms.values()), default=0)
+    out: History = {}
+    for d in {**first, **then}:
+        for m in {**first.get(d, {}), **then.get(d, {})}:
+            head = list(first.get(d, {}).get(m, []))
+            tail = list(then.get(d, {}).get(m, []))
+            head += [float("nan")] * (before - len(head))
+            tail += [float("nan")] * (after - len(tail))
+            out.setdefault(d, {})[m] = head + tail
     return out
 
 

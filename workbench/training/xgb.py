@@ -288,6 +288,7 @@ def fit(
     checkpoint_every: int | None = None,
     stopping: Stopping | None = None,
     collective_timeout: float | None = None,
+    eval_train: bool = True,
 ) -> Fit:
     """Train with ``xgboost.dask`` on the workers that hold ``X``.
 
@@ -325,6 +326,8 @@ def fit(
     collective_timeout
         Seconds XGBoost's collective waits on a silent peer before failing (a worker cut off
         rather than killed), instead of its default.
+    eval_train
+        Evaluate the training set each round too (always when there is no ``valid``).
     """
     import xgboost.dask as dxgb
 
@@ -332,7 +335,7 @@ def fit(
     merged.setdefault("device", "cuda" if is_gpu_array(X) else "cpu")
     margs = _matrix_args(feature_names, categorical)
     dtrain = dxgb.DaskQuantileDMatrix(client, X, y, max_bin=merged.get("max_bin"), **margs)
-    evals = [(dtrain, "train")]
+    evals = [(dtrain, "train")] if eval_train or valid is None else []
     if valid is not None:
         dvalid = dxgb.DaskQuantileDMatrix(
             client, valid[0], valid[1], ref=dtrain, max_bin=merged.get("max_bin"), **margs

@@ -325,6 +325,21 @@ def test_persist_spreads_over_workers_and_reports_placement(client2: Client, fra
     assert "Placement" in html and "20,000" in html
 
 
+def test_persist_of_few_columns_whose_partitions_fuse(client2: Client, fraud: Path) -> None:
+    """Two small columns of four files: Dask fuses the reads into fewer partitions."""
+    ds = wb.load(
+        fraud,
+        target="is_fraud",
+        features={"merchant_category": "categorical"},
+        client=client2,
+    ).persist(client=client2)
+    assert ds.rows == 40_000
+    assert ds.frame.npartitions == sum(ds.placement.to_frame()["partitions"])
+    got = client2.compute(ds.frame).result()
+    assert list(got.columns) == ["merchant_category", "is_fraud"] and len(got) == 40_000
+    assert got["is_fraud"].sum() == _read(fraud)["is_fraud"].sum()
+
+
 def test_persist_refuses_what_does_not_fit(client2: Client, fraud: Path) -> None:
     ds = wb.load(
         fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client2

@@ -107,15 +107,14 @@ def _persist_round_robin(client: Client, frame: Any) -> tuple[Any, list[Any]]:
     pin: if that worker is lost, the partition is computed elsewhere.
     """
     workers = sorted(scheduler_workers(client))
-    parts = frame.to_delayed()
+    parts = frame.to_delayed()  # optimised: reading few columns of small files can fuse parts
     futures = [
         client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=True)
         for i, part in enumerate(parts)
     ]
     wait(futures)
-    persisted = dd.from_delayed(
-        futures, meta=frame._meta, divisions=frame.divisions, verify_meta=False
-    )
+    divisions = frame.divisions if len(parts) == frame.npartitions else None
+    persisted = dd.from_delayed(futures, meta=frame._meta, divisions=divisions, verify_meta=False)
     return persisted, futures
 
 

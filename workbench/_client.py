@@ -17,8 +17,10 @@ _started: list[Any] = []  # clusters started here for lack of a client; closed a
 def ensure_client(client: Client | None = None) -> Client:
     """Return ``client``, else the current Dask client, else one on a new default cluster.
 
-    The last case starts ``workbench.start_cluster()`` (the default profile), says so, and
-    closes that cluster when the interpreter exits.
+    Without a current client, Dask's ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``,
+    set for the kernels of ``workbench lab``) is connected to, with the TLS settings of Dask's
+    config, and becomes the current client. Otherwise ``workbench.start_cluster()`` (the
+    default profile) starts, says so, and is closed when the interpreter exits.
     """
     if client is not None:
         if not isinstance(client, Client):
@@ -32,6 +34,11 @@ def ensure_client(client: Client | None = None) -> Client:
         return get_client()
     except ValueError:
         pass
+    import dask
+
+    address = dask.config.get("scheduler-address", None)
+    if address:
+        return _connect_configured(str(address))
     from workbench.clusters.start import start_cluster
     from workbench.config import setup_logging
 
@@ -42,6 +49,22 @@ def ensure_client(client: Client | None = None) -> Client:
         atexit.register(_close_started)
     _started.append(cluster)
     return cluster.get_client()
+
+
+def _connect_configured(address: str) -> Client:
+    from workbench.config import setup_logging
+    from workbench.errors import ClusterConnectionError
+
+    setup_logging()
+    logger.info("connecting to the scheduler at %s (Dask's scheduler-address setting)", address)
+    try:
+        return Client(address, set_as_default=True)
+    except (OSError, TimeoutError) as e:
+        raise ClusterConnectionError(
+            f"Dask's scheduler-address setting (DASK_SCHEDULER_ADDRESS) names {address}, which "
+            f"did not answer ({type(e).__name__}: {e}); start that cluster, or unset the "
+            "setting to have a local cluster started"
+        ) from e
 
 
 def _close_started() -> None:

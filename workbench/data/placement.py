@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import operator
 from typing import TYPE_CHECKING, Any
 
-import dask
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -248,6 +248,16 @@ def _fill_pending(
     return X
 
 
+def _size_and_levels(block: tuple[Any, ...]) -> tuple[int, dict[str, list[Any]]]:
+    """The rows and the levels found of an :func:`_encode_xy` result."""
+    return block[2], block[3]
+
+
+def _fill_pending_of(block: tuple[Any, ...], levels: dict[str, list[Any]], gpu: bool) -> Any:
+    """:func:`_fill_pending` of one :func:`_encode_xy` result."""
+    return _fill_pending(block[0], block[4], levels, gpu)
+
+
 def cluster_has_gpus(client: Client) -> bool:
     """Whether every worker of the cluster reports a GPU."""
     workers = scheduler_workers(client).values()
@@ -356,25 +366,36 @@ def _to_arrays(
             need = rows * (len(features) * np_dtype.itemsize + 8)
         _check_free(need, ds.source, client, device)
     gpu = device == "gpu"
-    encode = dask.delayed(_encode_xy, nout=5)
-    parts = [  # [X, y, rows, found, codes] of each partition: one task, a key for each
-        list(encode(p, features, ds.categories, pending, ds.target, np_dtype, gpu))
-        for p in ds.frame.to_delayed()
-    ]
+    encoded = ds.frame.map_partitions(  # fused with the read: one task per partition
+        _encode_xy,
+        features,
+        ds.categories,
+        pending,
+        ds.target,
+        np_dtype,
+        gpu,
+        meta=("encoded", object),  # each partition is a tuple (X, y, rows, found, codes)
+        enforce_metadata=False,
+        align_dataframes=False,
+    )
+    parts = encoded.to_delayed()
     # round-robin over the workers, a call for each; persisted partitions stay where they are
     workers = [None] if ds.persisted else sorted(scheduler_workers(client))
-    blocks: list[list[Any]] = [[] for _ in parts]
+    blocks: list[Any] = [None] * len(parts)
     for w, worker in enumerate(workers):
         mine = range(w, len(parts), len(workers))
         futures = client.compute(
-            [d for i in mine for d in parts[i]],
+            [parts[i] for i in mine],
             workers=None if worker is None else [worker],
             allow_other_workers=True,
         )
         for k, i in enumerate(mine):
-            blocks[i] = futures[5 * k : 5 * k + 5]
-    lengths, found = zip(*client.gather([b[2:4] for b in blocks]), strict=True)
-    x_parts, y_parts = [b[0] for b in blocks], [b[1] for b in blocks]
+            blocks[i] = futures[k]
+    # X, y and the small parts taken out where each tuple is (no copy): 3 tasks, not 5
+    x_parts = client.map(operator.getitem, blocks, [0] * len(blocks), pure=False)
+    y_parts = client.map(operator.getitem, blocks, [1] * len(blocks), pure=False)
+    sizes = client.gather(client.map(_size_and_levels, blocks, pure=False))
+    lengths, found = zip(*sizes, strict=True)
     levels: dict[str, list[Any]] = {}
     if pending:
         levels = {
@@ -384,10 +405,10 @@ def _to_arrays(
             for c in pending
         }
         x_parts = [
-            client.submit(_fill_pending, b[0], b[4], levels, gpu)
+            client.submit(_fill_pending_of, b, levels, gpu, pure=False)
             if gpu or any(f[c] != levels[c] for c in pending)
-            else b[0]
-            for b, f in zip(blocks, found, strict=True)
+            else x
+            for b, x, f in zip(blocks, x_parts, found, strict=True)
         ]
     wait(x_parts + y_parts)
     del blocks  # the X and y blocks stay; the rest goes

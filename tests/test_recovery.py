@@ -186,3 +186,55 @@ def test_without_checkpoints_a_lost_worker_is_a_clear_error(
     with pytest.raises(wb.TrainingError, match=r"lost worker.*checkpoints are off"):
         _train(client, data, checkpoint_every=0)
     killer.join(5)
+
+
+# --- histories of trainings that evaluate other data sets in their parts -------------------------
+def test_joined_histories_keep_rounds_aligned_and_train_first() -> None:
+    from workbench.training import recovery
+
+    first = {"valid": {"auc": [0.6, 0.7]}}  # trained with the defaults: valid only
+    then = {"train": {"auc": [0.9]}, "valid": {"auc": [0.72]}}  # resumed with eval_train
+    joined = recovery._join(first, then)
+    assert list(joined) == ["train", "valid"]
+    assert joined["valid"]["auc"] == [0.6, 0.7, 0.72]
+    assert np.isnan(joined["train"]["auc"][:2]).all() and joined["train"]["auc"][2] == 0.9
+    state = recovery.stopping_state(joined, 3)
+    assert state is not None and (state.data, state.best_iteration) == ("valid", 2)
+
+
+def test_live_history_is_indexed_by_round() -> None:
+    from types import SimpleNamespace
+
+    from workbench.training import recovery
+
+    bar: Any = SimpleNamespace(
+        rounds={
+            0: {"valid": {"logloss": 0.5}},
+            1: {"valid": {"logloss": 0.4}},
+            2: {"train": {"logloss": 0.3}, "valid": {"logloss": 0.35}},
+        }
+    )
+    history = recovery.live_history(bar)
+    assert list(history) == ["train", "valid"]
+    assert history["valid"]["logloss"] == [0.5, 0.4, 0.35]
+    assert np.isnan(history["train"]["logloss"][:2]).all()
+    assert history["train"]["logloss"][2] == 0.3
+
+
+def test_stopping_state_skips_rounds_without_a_value() -> None:
+    from workbench.training import recovery
+
+    nan = float("nan")
+    history = {
+        "train": {"logloss": [0.5, 0.4, 0.3, 0.2]},
+        "valid": {"logloss": [nan, nan, 0.3, 0.31]},
+    }
+    state = recovery.stopping_state(history, 4)  # valid is watched, from its first value
+    assert state is not None
+    assert (state.data, state.metric, state.best_iteration, state.since_best) == (
+        "valid",
+        "logloss",
+        2,
+        1,
+    )
+    assert recovery.stopping_state({"valid": {"auc": [nan, nan]}}, 2) is None

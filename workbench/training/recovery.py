@@ -12,6 +12,7 @@ the checkpoint (``xgb_model=``), early stopping's state included. Each recovery 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -131,18 +132,22 @@ def _maximize(metric: str) -> bool:
 
 
 def stopping_state(history: History, rounds: int) -> xgb.Stopping | None:
-    """Early stopping's state after ``rounds`` rounds of ``history`` (last data, last metric)."""
-    if not history:
+    """Early stopping's state after ``rounds`` rounds of ``history``.
+
+    It watches what :func:`workbench.training.xgb.fit` watches: ``valid`` where there is one,
+    else ``train``, and that data set's last metric. Rounds without a value (NaN: a part of
+    the training that did not evaluate that set) are skipped; ``None`` when none has one.
+    """
+    data = "valid" if history.get("valid") else "train"
+    if not history.get(data):
         return None
-    data = list(history)[-1]
     metric = list(history[data])[-1]
     values = history[data][metric][:rounds]
-    if not values:
+    scored = [i for i, v in enumerate(values) if not math.isnan(v)]
+    if not scored:
         return None
     pick = max if _maximize(metric) else min
-    best = pick(
-        range(len(values)), key=lambda i: (values[i], -i) if pick is max else (values[i], i)
-    )
+    best = pick(scored, key=lambda i: (values[i], -i) if pick is max else (values[i], i))
     return xgb.Stopping(data, metric, float(values[best]), best, len(values) - 1 - best)
 
 
@@ -151,18 +156,25 @@ def _cut(history: History, rounds: int) -> History:
 
 
 def _join(first: History, then: History) -> History:
-    """``then`` after ``first``; a metric missing from one part is NaN for its rounds."""
+    """``then`` after ``first``; a metric missing from one part is NaN for its rounds.
+
+    ``train`` comes before ``valid``, as XGBoost orders them.
+    """
     before = max((len(v) for ms in first.values() for v in ms.values()), default=0)
     after = max((len(v) for ms in then.values() for v in ms.values()), default=0)
     out: History = {}
-    for d in {**first, **then}:
+    for d in sorted({*first, *then}, key=_data_order):
         for m in {**first.get(d, {}), **then.get(d, {})}:
             head = list(first.get(d, {}).get(m, []))
             tail = list(then.get(d, {}).get(m, []))
-            head += [float("nan")] * (before - len(head))
-            tail += [float("nan")] * (after - len(tail))
+            head += [math.nan] * (before - len(head))
+            tail += [math.nan] * (after - len(tail))
             out.setdefault(d, {})[m] = head + tail
     return out
+
+
+def _data_order(data: str) -> tuple[int, str]:
+    return ({"train": 0, "valid": 1}.get(data, 2), data)
 
 
 def received(bar: Progress) -> int:
@@ -174,13 +186,20 @@ def received(bar: Progress) -> int:
 
 
 def live_history(bar: Progress, rounds: int | None = None) -> History:
-    """The first ``rounds`` rounds the client received (all without a gap by default)."""
-    out: History = {}
-    for r in range(min(received(bar), rounds if rounds is not None else len(bar.rounds))):
+    """The first ``rounds`` rounds the client received (all without a gap by default).
+
+    A metric that some rounds lack (a resumed training that evaluates other data sets) is
+    NaN in those rounds, so every list is indexed by round.
+    """
+    n = min(received(bar), rounds if rounds is not None else len(bar.rounds))
+    names: dict[str, dict[str, None]] = {}
+    for r in range(n):
         for d, ms in bar.rounds[r].items():
-            for m, v in ms.items():
-                out.setdefault(d, {}).setdefault(m, []).append(v)
-    return out
+            names.setdefault(d, {}).update(dict.fromkeys(ms))
+    return {
+        d: {m: [bar.rounds[r].get(d, {}).get(m, math.nan) for r in range(n)] for m in ms}
+        for d, ms in sorted(names.items(), key=lambda kv: _data_order(kv[0]))
+    }
 
 
 def fit(
@@ -222,7 +241,10 @@ def fit(
         done = booster.num_boosted_rounds()
         state = State(done, booster, _cut(history, done))  # the rounds the booster holds
         for r in range(state.rounds):  # the rounds before, as if they had been seen live
-            bar.rounds[r] = {d: {m: v[r] for m, v in ms.items()} for d, ms in history.items()}
+            bar.rounds[r] = {  # without the NaN of a data set that round did not evaluate
+                d: {m: v[r] for m, v in ms.items() if not math.isnan(v[r])}
+                for d, ms in history.items()
+            }
     recoveries: list[Recovery] = []
     retries = int(config.get("train.retries"))
     coll_timeout = config.timeout_seconds("train.collective-timeout")

@@ -134,7 +134,7 @@ def test_the_dashboard_shows_the_workers_and_the_trainings_tasks(
     shot = ARTIFACTS / "dashboard-status.png"
     page.screenshot(path=str(shot), full_page=True)
     assert _looks_drawn(shot) > 50, "the dashboard screenshot is blank"
-    errors = [m for m in messages if m.startswith("error")]
+    errors = [m for m in messages if m.startswith("error") and "favicon" not in m]
     assert not errors, errors
     page.close()
 
@@ -169,5 +169,5 @@ def test_cluster_and_dataset_reprs_display(
             assert w in text, f"worker {w} not shown in the {name} repr"
         assert page.locator("td").first.is_visible()
         page.screenshot(path=str(ARTIFACTS / f"{name}-repr.png"), full_page=True)
-        assert _looks_drawn(ARTIFACTS / f"{name}-repr.png") > 2
+        assert _looks_drawn(ARTIFACTS / f"{name}-repr.png") > 20  # text, anti-aliased
     page.close()

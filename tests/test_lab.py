@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
@@ -84,10 +85,17 @@ def _start(tmp: Path, *args: str) -> Lab:
     }
     cmd = [sys.executable, "-m", "workbench", "lab", "--no-browser", "--port", str(port)]
     cmd += ["--root-dir", str(tmp), *args, f"--IdentityProvider.token={token}"]
+    cmd.append("--ServerApp.port_retries=0")  # that port or fail, not a silent other one
     if os.geteuid() == 0:  # CI runs as root, which JupyterLab refuses without this
         cmd.append("--allow-root")
     proc = subprocess.Popen(
-        cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=tmp,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     started = Lab(proc, f"http://127.0.0.1:{port}", token)
@@ -212,7 +220,14 @@ def test_the_dask_extension_shows_the_clusters_dashboard(tls_lab: Lab) -> None:
     assert "/individual-task-stream" in check["plots"].values(), check["plots"]
 
 
+def _worker_processes(lab_: Lab) -> list[psutil.Process]:
+    """The cluster's worker processes under `workbench lab` (spawned by their nannies)."""
+    kids = psutil.Process(lab_.proc.pid).children(recursive=True)
+    return [p for p in kids if "spawn_main" in " ".join(p.cmdline())]
+
+
 def test_kernels_connect_to_the_cluster_over_tls(tls_lab: Lab) -> None:
+    """Kernels reach the TLS cluster; Ctrl-C spares its workers; a stop removes everything."""
     address = tls_lab.printed("scheduler:")
     assert address.startswith("tls://127.0.0.1:")
     (first, ca_file), printed = _run_in_kernel(tls_lab, KERNEL_CODE)
@@ -221,9 +236,21 @@ def test_kernels_connect_to_the_cluster_over_tls(tls_lab: Lab) -> None:
     ca = Path(ca_file)
     assert ca.is_file() and ca.stat().st_mode & 0o077 == 0  # the temporary CA, private
     assert ca.parent.stat().st_mode & 0o077 == 0
+    # a notebook may still start a plain local cluster of its own
+    own = "from distributed import LocalCluster\nwith LocalCluster(n_workers=1, processes=False, "
+    own += "dashboard_address=':0') as c:\n    print(c.scheduler_address.split(':')[0])"
+    assert _run_in_kernel(tls_lab, own)[0] == ["inproc"]
+    workers = _worker_processes(tls_lab)
+    assert len(workers) == 1  # the worker process (its nanny lives in the workbench process)
+    for p in workers:  # what Ctrl-C in the terminal sends them
+        p.send_signal(signal.SIGINT)
+    time.sleep(2)
+    assert all(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
+    assert _run_in_kernel(tls_lab, KERNEL_CODE)[0][0] == f"{address} 1 3"
     assert tls_lab.stop() == 0
     assert "cluster closed" in " ".join(tls_lab.lines)
     assert not ca.parent.exists()  # the certificates are gone with JupyterLab
+    assert not any(p.is_running() for p in workers)
 
 
 def test_a_running_scheduler_is_used_as_it_is(tmp_path: Path) -> None:
@@ -260,7 +287,9 @@ def test_settings_keep_the_sites_own(tmp_path: Path) -> None:
     (base / "overrides.json").write_text(
         '{"dask-labextension:plugin": {"hideClusterManager": true}}'
     )
+    (base / "overrides.d").chmod(0o555)  # a read-only site folder
     out = lab.write_settings_dir(tmp_path / "out", "http://127.0.0.1:8787", base=base)
+    assert (out / "overrides.d").stat().st_mode & 0o200
     assert json.loads((out / "page_config.json").read_text()) == {"disabledExtensions": {"x": True}}
     assert (out / "overrides.json").read_text() == (base / "overrides.json").read_text()
     ours = json.loads((out / "overrides.d" / "zz-workbench-dask.json").read_text())
@@ -268,10 +297,28 @@ def test_settings_keep_the_sites_own(tmp_path: Path) -> None:
     assert not (base / "overrides.d" / "zz-workbench-dask.json").exists()  # the site's untouched
 
 
+def test_certificate_paths_reach_kernels_absolute(tmp_path: Path, monkeypatch: Any) -> None:
+    from types import SimpleNamespace
+
+    monkeypatch.chdir(tmp_path)
+    security = SimpleNamespace(
+        tls_ca_file="certs/ca.pem", tls_client_cert="certs/c.pem", tls_client_key="certs/k.pem"
+    )
+    env = lab.kernel_env("tls://10.0.0.1:8786", security, tmp_path)
+    assert env["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"] == str(tmp_path / "certs/ca.pem")
+    assert env["DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY"] == str(tmp_path / "certs/k.pem")
+    assert "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION" not in env
+    assert lab.kernel_env("tcp://10.0.0.1:8786", None, tmp_path) == {
+        "DASK_SCHEDULER_ADDRESS": "tcp://10.0.0.1:8786"
+    }
+
+
 def test_bad_lab_arguments() -> None:
     with pytest.raises(ImportError, match=r"no_such_module_xyz.*pip install 'workbench\[lab\]'"):
         lab.check_installed(("jupyterlab", "no_such_module_xyz"))
     result = CliRunner().invoke(main, ["lab", "--scheduler", "tcp://127.0.0.1:1", "-p", "local"])
     assert result.exit_code == 2 and "--profile, --tls and -o do not apply" in result.output
+    result = CliRunner().invoke(main, ["lab", "--ca-file", "ca.pem", "--no-browser"])
+    assert result.exit_code == 2 and "go with --scheduler" in result.output
     result = CliRunner().invoke(main, ["lab", "--profile", "no-such-profile", "--no-browser"])
     assert result.exit_code == 2 and "no-such-profile" in result.output

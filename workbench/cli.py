@@ -556,8 +556,6 @@ def lab_cmd(
     to it: distributed.Client() and workbench calls with client=None use it. Arguments after
     the options (or after --) go to JupyterLab.
     """
-    import subprocess
-
     from workbench import lab
 
     if scheduler is not None and (profile or options or tls is not None):
@@ -565,7 +563,11 @@ def lab_cmd(
             ValueError("--scheduler uses a running cluster: --profile, --tls and -o do not apply")
         )
         return
-    try:
+    if scheduler is None and (ca_file or cert_file or key_file):
+        _fail(ValueError("--ca-file, --cert-file and --key-file go with --scheduler ADDRESS"))
+        return
+    interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers inherit it: Ctrl-C
+    try:  # is JupyterLab's to confirm, and must not kill the workers of a cluster started here
         lab.check_installed()
         if scheduler is not None:
             from workbench.clusters.connect import connect
@@ -575,8 +577,11 @@ def lab_cmd(
                 security = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
             client = connect(scheduler, security=security, set_as_default=False)
             owner: Any = client
-            address, dashboard = scheduler, client.dashboard_link
-            sec = client.security if scheduler.startswith("tls://") else None
+            address, sec = scheduler, client.security if scheduler.startswith("tls://") else None
+            try:
+                dashboard = client.dashboard_link or ""
+            except KeyError:  # a scheduler without a dashboard
+                dashboard = ""
         else:
             from workbench.clusters.start import start_cluster
 
@@ -585,43 +590,34 @@ def lab_cmd(
     except (WorkbenchError, ValueError, TypeError, ImportError) as err:
         _fail(err)
         return
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
-    proc = None
-    try:
-        with lab.prepared(address, dashboard, sec) as (env, settings):
-            click.echo(f"scheduler: {address}")
-            click.echo(f"dashboard: {dashboard or 'none'}")
-            click.echo(
-                "kernels connect to it: distributed.Client(), or workbench calls with client=None"
-            )
-            sys.stdout.flush()
-            cmd = lab.command(
-                settings, ip=ip, port=port, browser=browser, root_dir=root_dir, extra=jupyter_args
-            )
-            proc = subprocess.Popen(cmd, env=lab.environment(env))
-            while True:
-                try:
-                    proc.wait()  # Ctrl-C reaches JupyterLab too, which asks to confirm
-                    break
-                except KeyboardInterrupt:
-                    continue
-    except _Stop:
-        click.echo("stopping...", err=True)
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
+    try:
+        click.echo(f"scheduler: {address}")
+        click.echo(f"dashboard: {dashboard or 'none'}")
+        click.echo(
+            "kernels connect to it: distributed.Client(), or workbench calls with client=None"
+        )
+        sys.stdout.flush()
+        status = lab.run(
+            address,
+            dashboard,
+            sec,
+            echo=lambda m: click.echo(m, err=True),
+            ip=ip,
+            port=port,
+            browser=browser,
+            root_dir=root_dir,
+            extra=jupyter_args,
+        )
+    finally:
         owner.close()
         click.echo(
             "JupyterLab stopped; " + ("cluster closed" if scheduler is None else "disconnected"),
             err=True,
         )
-    if proc is not None and proc.returncode not in (0, None, -signal.SIGTERM):
-        sys.exit(proc.returncode)
+    if status:
+        sys.exit(status)
 
 
 @main.group()

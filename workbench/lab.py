@@ -7,10 +7,13 @@ JupyterLab runs as a child process with two things prepared for it:
   ``--LabApp.app_settings_dir``), so the user's own settings still win and nothing outside the
   copy is changed;
 - the kernels' environment names the scheduler (``DASK_SCHEDULER_ADDRESS``) and, for a TLS
-  cluster, its certificates (``DASK_DISTRIBUTED__COMM__TLS__*``): ``distributed.Client()``,
-  ``distributed.get_client()`` and every workbench call with ``client=None`` connect to it.
-  Certificates that live only in memory (temporary ones) are written to a private folder
-  (mode 0700) that is removed when JupyterLab exits.
+  cluster, its certificates (``DASK_DISTRIBUTED__COMM__TLS__*``): ``distributed.Client()``
+  and every workbench call with ``client=None`` connect to it (``distributed.get_client()``
+  does not read that setting). Certificates that live only in memory (temporary ones) are
+  written to a private folder (mode 0700) that is removed when JupyterLab exits.
+
+Ctrl-C reaches JupyterLab, which asks to confirm; the workbench process waits on. SIGTERM or
+SIGHUP (the terminal closed) stop JupyterLab, then the cluster.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 PLUGIN = "dask-labextension:plugin"
@@ -63,6 +70,16 @@ def write_settings_dir(folder: Path, dashboard: str, base: Path | None = None) -
     base = default_app_settings_dir() if base is None else base
     if base.is_dir():
         shutil.copytree(base, folder, dirs_exist_ok=True)
+        for where, dirs, files in os.walk(folder):  # a read-only site folder stays ours to add to
+            for name in [*dirs, *files]:
+                path = Path(where) / name
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        static = base.parent / "static"  # JupyterLab reads <settings>/../static/package.json
+        if static.is_dir() and not (folder.parent / "static").exists():
+            (folder.parent / "static").symlink_to(static, target_is_directory=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not dashboard:
+        return folder
     overrides = folder / "overrides.d"
     overrides.mkdir(parents=True, exist_ok=True)
     # overrides.d files apply in name order, before overrides.json: the site's last word stays.
@@ -81,7 +98,7 @@ def dashboard_root(link: str) -> str:
 def _pem_or_path(value: str, folder: Path, name: str) -> str:
     """A path to the certificate or key: ``value`` itself, or a private file holding it."""
     if "-----BEGIN" not in value:
-        return value
+        return os.path.abspath(value)  # kernels run in the notebooks' folders
     path = folder / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w", encoding="ascii") as f:
@@ -113,8 +130,7 @@ def kernel_env(address: str, security: Any | None, folder: Path) -> dict[str, st
         value = getattr(security, attr, None)
         if value:
             env[f"DASK_DISTRIBUTED__COMM__TLS__{var}"] = _pem_or_path(str(value), folder, name)
-    env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] = "True"
-    return env
+    return env  # not require-encryption: a kernel may still start a plain local cluster
 
 
 @contextmanager
@@ -128,7 +144,9 @@ def prepared(
     with tempfile.TemporaryDirectory(prefix="workbench-lab-") as tmp:
         root = Path(tmp)
         root.chmod(0o700)
-        settings = write_settings_dir(root / "settings", dashboard_root(dashboard))
+        settings = write_settings_dir(
+            root / "settings", dashboard_root(dashboard) if dashboard else ""
+        )
         yield kernel_env(address, security, root), settings
 
 
@@ -142,8 +160,6 @@ def command(
     extra: tuple[str, ...] = (),
 ) -> list[str]:
     """The command line that starts JupyterLab with ``settings`` as its application settings."""
-    import sys
-
     cmd = [
         sys.executable,
         "-m",
@@ -163,3 +179,63 @@ def command(
 def environment(additions: Mapping[str, str]) -> dict[str, str]:
     """The environment of this process plus ``additions`` (kernels inherit it from Lab)."""
     return {**os.environ, **additions}
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
+def exit_status(returncode: int) -> int:
+    """A child's return code as a shell would report it (128 + N for signal N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run(
+    address: str,
+    dashboard: str,
+    security: Any | None,
+    *,
+    echo: Any = print,
+    **options: Any,
+) -> int:
+    """Run JupyterLab on the cluster until it exits; return its exit status.
+
+    Parameters
+    ----------
+    address, dashboard, security
+        The cluster's scheduler address, dashboard URL (or ``""``) and TLS settings.
+    echo
+        Where to say what is happening.
+    options
+        :func:`command`'s keyword arguments (``ip``, ``port``, ``browser``, ``root_dir``,
+        ``extra``).
+    """
+    handled = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, _raise_stopped) for s in handled}
+    try:
+        with prepared(address, dashboard, security) as (env, settings):
+            proc = subprocess.Popen(command(settings, **options), env=environment(env))
+            try:
+                while True:
+                    try:
+                        return exit_status(proc.wait())
+                    except KeyboardInterrupt:  # JupyterLab has it too and asks to confirm
+                        continue
+            except _Stopped:
+                for s in handled:  # a second signal must not cut the stop short
+                    signal.signal(s, signal.SIG_IGN)
+                echo("stopping JupyterLab...")
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                return 0 if proc.returncode == -signal.SIGTERM else exit_status(proc.returncode)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -82,18 +82,22 @@ def _feature_kinds(
 
 def _levels(s: pd.Series) -> pd.Series:
     """The distinct non-null values of one partition's column, as plain objects."""
-    if isinstance(s.dtype, pd.CategoricalDtype):  # from the codes: no string work
+    if isinstance(s.dtype, pd.CategoricalDtype):  # from the codes: no string work, no sort
         codes = s.cat.codes.to_numpy()
-        values = s.cat.categories[np.unique(codes[codes >= 0])]
+        seen = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)) > 0
+        values = s.cat.categories[seen]
         return pd.Series(np.asarray(values, dtype=object), dtype=object, name=s.name)
     return pd.Series(pd.unique(s.dropna().astype(object)), dtype=object, name=s.name)
 
 
 def _target_summary(s: pd.Series, classes: bool) -> pd.DataFrame:
     """One partition's target: rows, missing, infinite, and (for classes) distinct values."""
-    values = s.to_numpy(dtype="float64", na_value=np.nan) if numeric_kind(s.dtype) else None
-    missing = int(s.isna().sum())
-    infinite = int(np.isinf(values).sum()) if values is not None else 0
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biu":  # hold neither NaN nor inf
+        missing = infinite = 0
+    else:
+        values = s.to_numpy(dtype="float64", na_value=np.nan) if numeric_kind(s.dtype) else None
+        missing = int(s.isna().sum())
+        infinite = int(np.isinf(values).sum()) if values is not None else 0
     distinct = pd.unique(s.dropna())[: MAX_CLASSES + 1].tolist() if classes else []
     return pd.DataFrame(
         {"rows": [len(s)], "missing": [missing], "infinite": [infinite], "distinct": [distinct]}

@@ -201,7 +201,8 @@ def train(
         Evaluate the training set every round as well (``train-*`` columns of ``history``, the
         training curve beside the validation curve). By default only when there is no
         validation set: the training set's metrics can cost a third of a round (AUC sorts every
-        training row each round).
+        training row each round). XGBoost and LightGBM; ``linear`` records its training loss
+        per Newton iteration either way.
 
     Returns
     -------

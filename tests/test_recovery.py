@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,18 +66,21 @@ def kill_later(
     client: Client,
     victims: list[tuple[float, bool]],
     log: list[dict[str, Any]],
+    ready: Callable[[], bool] = lambda: True,
 ) -> threading.Thread:
     """Each ``(seconds, for_good)``: once XGBoost's tasks run, wait, then SIGKILL a worker.
 
     ``for_good`` turns its nanny's restarts off first, so that nothing replaces the worker.
+    ``ready``: also wait until it is true (for example, until a checkpoint was written), so
+    that what the test needs has happened however slow the machine is.
     """
 
     def run() -> None:
         seen: set[str] = set()
         for delay, for_good in victims:
             deadline = time.monotonic() + 120
-            while len(client.run_on_scheduler(_training_tasks) - seen) < 2:  # a new attempt
-                if time.monotonic() > deadline:
+            while len(client.run_on_scheduler(_training_tasks) - seen) < 2 or not ready():
+                if time.monotonic() > deadline:  # a new attempt, and ready
                     return
                 time.sleep(0.05)
             time.sleep(delay)
@@ -166,9 +169,10 @@ def test_no_replacement_fails_clearly_when_survivors_are_not_enough(
     with dask.config.set(
         {"workbench.train.replace-wait": "2s", "workbench.train.recover-on-survivors": False}
     ):
-        killer = kill_later(c, client, [(1.0, True)], killed)
+        checkpoint = tmp_path / "last.wbm"
+        killer = kill_later(c, client, [(0.0, True)], killed, ready=checkpoint.exists)
         with pytest.raises(wb.TrainingError, match="were not replaced within 2 s") as info:
-            _train(client, data, checkpoint_path=str(tmp_path / "last.wbm"))
+            _train(client, data, checkpoint_path=str(checkpoint))
     killer.join(5)
     # the error says where the last checkpoint is, and it continues from there
     assert f"is saved at {tmp_path / 'last.wbm'}" in str(info.value)

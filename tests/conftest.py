@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -92,6 +93,37 @@ def client() -> Iterator[Client]:
         Client(cluster, set_as_default=False) as c,
     ):
         yield c
+
+
+@pytest.fixture(scope="module")
+def tcp_client() -> Iterator[Client]:
+    """An in-process cluster of 2 workers x 1 thread on tcp://127.0.0.1, for one test module.
+
+    For what must reach the cluster from other processes (JupyterLab's kernels) or needs the
+    workers' addresses to be 127.0.0.1 (LightGBM's machines list): ``processes=False`` alone
+    would pick the in-process transport.
+    """
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster, set_as_default=False) as c,
+    ):
+        yield c
+
+
+def span_prefixes(dask_scheduler: Any) -> dict[str, set[str]]:
+    """Each span's name and the task prefixes that ran in it (``client.run_on_scheduler``)."""
+    out: dict[str, set[str]] = {}
+    for s in dask_scheduler.extensions["spans"].spans.values():
+        out.setdefault("/".join(s.name), set()).update(g.prefix.name for g in s.groups)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from dask.utils import key_split
 from distributed import get_task_stream
 
 import workbench as wb
+from tests.conftest import span_prefixes
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("WORKBENCH_ARTIFACTS", Path(__file__).parents[1] / "artifacts"))
@@ -76,13 +77,6 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-def _spans(dask_scheduler: Any) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for s in dask_scheduler.extensions["spans"].spans.values():
-        out.setdefault("/".join(s.name), set()).update(g.prefix.name for g in s.groups)
-    return out
-
-
 def _looks_drawn(png: Path) -> int:
     """How many distinct colours the screenshot has (a blank page has one or two)."""
     import matplotlib.image
@@ -102,7 +96,7 @@ def test_the_dashboard_shows_the_workers_and_the_trainings_tasks(
     ).persist(client=client)
     with get_task_stream(client) as stream:
         wb.train(ds, rounds=5, params={"max_depth": 3}, client=client, progress=False)
-    prefixes = client.run_on_scheduler(_spans)["workbench-train-xgboost"]
+    prefixes = client.run_on_scheduler(span_prefixes)["workbench-train-xgboost"]
     assert "fn" in prefixes  # xgboost.dask runs its training as one task named fn per worker
     training = {str(t["key"]) for t in stream.data if key_split(t["key"]) == "fn"}
     assert len(training) == 2, f"one training task per worker, not {training}"

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,16 +22,11 @@ from typing import Any
 import psutil
 import pytest
 from click.testing import CliRunner
-from distributed import Client, LocalCluster
+from distributed import Client
 
+from tests.conftest import free_port
 from workbench import lab
 from workbench.cli import main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -68,7 +62,7 @@ class Lab:
 
 def _start(tmp: Path, *args: str) -> Lab:
     """Run `workbench lab ARGS` with Jupyter's folders in ``tmp``; wait until it answers."""
-    port = _free_port()
+    port = free_port()
     token = secrets.token_hex(16)
     env = {
         **os.environ,
@@ -253,31 +247,21 @@ def test_kernels_connect_to_the_cluster_over_tls(tls_lab: Lab) -> None:
     assert not any(p.is_running() for p in workers)
 
 
-def test_a_running_scheduler_is_used_as_it_is(tmp_path: Path) -> None:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=False,
-            protocol="tcp",
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
-        address = cluster.scheduler_address
-        port = cluster.scheduler_info["services"]["dashboard"]
-        started = _start(tmp_path, "--scheduler", address)
-        try:
-            assert started.printed("dashboard:") == f"http://127.0.0.1:{port}/status"
-            plugin = started.get("/lab/api/settings/dask-labextension:plugin")
-            default = plugin["schema"]["properties"]["defaultURL"]["default"]
-            assert default == f"http://127.0.0.1:{port}"
-            assert _run_in_kernel(started, KERNEL_CODE)[0][0] == f"{address} 2 3"
-        finally:
-            assert started.stop() == 0
-        assert client.submit(sum, [2, 3]).result() == 5  # the scheduler was not closed
-        assert "disconnected" in " ".join(started.lines)
+def test_a_running_scheduler_is_used_as_it_is(tcp_client: Client, tmp_path: Path) -> None:
+    client = tcp_client
+    address = client.scheduler.address
+    port = client.scheduler_info()["services"]["dashboard"]
+    started = _start(tmp_path, "--scheduler", address)
+    try:
+        assert started.printed("dashboard:") == f"http://127.0.0.1:{port}/status"
+        plugin = started.get("/lab/api/settings/dask-labextension:plugin")
+        default = plugin["schema"]["properties"]["defaultURL"]["default"]
+        assert default == f"http://127.0.0.1:{port}"
+        assert _run_in_kernel(started, KERNEL_CODE)[0][0] == f"{address} 2 3"
+    finally:
+        assert started.stop() == 0
+    assert client.submit(sum, [2, 3]).result() == 5  # the scheduler was not closed
+    assert "disconnected" in " ".join(started.lines)
 
 
 def test_settings_keep_the_sites_own(tmp_path: Path) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import dask.array as da
 import lightgbm
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster, wait
+from distributed import Client, wait
 from sklearn.metrics import log_loss, r2_score, roc_auc_score
 
 from workbench.training import lgbm, progress
@@ -24,22 +23,9 @@ CATEGORICAL = [5]
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    # processes=False picks the in-process transport unless told otherwise; tcp on 127.0.0.1
-    # makes the workers' addresses (and so LightGBM's machines list) 127.0.0.1.
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=False,
-            protocol="tcp",
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            worker_dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster, set_as_default=False) as c,
-    ):
-        yield c
+def client(tcp_client: Client) -> Client:
+    """Workers on tcp://127.0.0.1, so that LightGBM's machines list is 127.0.0.1."""
+    return tcp_client
 
 
 def make(task: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

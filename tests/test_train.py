@@ -17,6 +17,7 @@ from distributed import Client
 from sklearn import metrics as skm
 
 import workbench as wb
+from tests.conftest import span_prefixes
 from workbench.training import store, xgb
 from workbench.training.progress import Progress
 
@@ -631,16 +632,8 @@ def test_early_stopping_state_carries_over_a_resume(
         assert resumed.best_iteration >= 12
 
 
-def _spans(dask_scheduler: Any) -> dict[str, set[str]]:
-    """Each span's name and the task prefixes that ran in it."""
-    out: dict[str, set[str]] = {}
-    for s in dask_scheduler.extensions["spans"].spans.values():
-        out.setdefault("/".join(s.name), set()).update(g.prefix.name for g in s.groups)
-    return out
-
-
 def test_the_dashboard_shows_the_training_under_its_name(client: Client, trained: wb.Model) -> None:
-    spans = client.run_on_scheduler(_spans)
+    spans = client.run_on_scheduler(span_prefixes)
     assert "fn" in spans["workbench-train-xgboost"]  # xgboost.dask's training tasks
 
 

@@ -144,9 +144,7 @@ def prepared(
     with tempfile.TemporaryDirectory(prefix="workbench-lab-") as tmp:
         root = Path(tmp)
         root.chmod(0o700)
-        settings = write_settings_dir(
-            root / "settings", dashboard_root(dashboard) if dashboard else ""
-        )
+        settings = write_settings_dir(root / "settings", dashboard_root(dashboard))
         yield kernel_env(address, security, root), settings
 
 

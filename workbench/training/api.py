@@ -240,7 +240,7 @@ def train(
         resume=loaded,
         device=device,
         show=show,
-        eval_train=bool(eval_train) or valid is None,
+        eval_train=bool(eval_train),  # the backends evaluate train when there is no valid
     )
     with client.as_current():
         return _train(train, valid, opts, client)

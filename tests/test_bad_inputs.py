@@ -81,6 +81,19 @@ def _corrupt(e: Env) -> Path:
     return folder
 
 
+def _corrupt_pages(e: Env) -> Path:
+    """A file whose footer is sound but whose data pages are not: it fails when read."""
+    folder = e.tmp / "pages"
+    _write(folder / "a.parquet", _frame())
+    path = folder / "b.parquet"
+    _write(path, _frame(seed=1))
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")
+    data[4 : len(data) - 8 - footer] = b"\xab" * (len(data) - 12 - footer)
+    path.write_bytes(bytes(data))
+    return folder
+
+
 def _schemas(e: Env) -> Path:
     folder = e.tmp / "schemas"
     _write(folder / "a.parquet", _frame())
@@ -128,6 +141,8 @@ CASES: list[tuple[str, Call, type[BaseException], str]] = [
     ("missing path", lambda e: _load(e, e.tmp / "nothing"), wb.DataNotFoundError, "nothing"),
     ("empty folder", lambda e: _load(e, e.out), wb.DataNotFoundError, "no Parquet or CSV"),
     ("corrupt file", lambda e: _load(e, _corrupt(e)), wb.DataError, r"b\.parquet"),
+    ("corrupt pages", lambda e: _load(e, _corrupt_pages(e)), wb.DataError, r"b\.parquet.*thrift"),
+    ("bad filter", lambda e: _load(e, e.good, filters=[("q", ">", 0)]), ValueError, r"filters=.*q"),
     ("schemas differ", lambda e: _load(e, _schemas(e)), wb.DataError, r"'a' is .* in .*b\.parquet"),
     ("missing target", lambda e: _load(e, e.good, target="z"), wb.DataError, "'z'"),
     (

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dask
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
 import workbench as wb
 from workbench.cli import main
+from workbench.data.summary import combine, summarize
 
 
 def _in_process_client(n_workers: int, threads: int) -> Iterator[Client]:
@@ -295,6 +298,139 @@ def test_split_is_deterministic_disjoint_complete_and_stratified(
     for part in ds.split((0.5, 0.5), seed=1, stratify=True):
         part_rate = client2.compute(part.frame["is_fraud"].mean()).result()
         assert abs(part_rate - rate) < 0.0015  # rare class kept in proportion
+
+
+def test_split_takes_the_same_rows_whatever_columns_are_loaded(
+    client2: Client, fraud: Path
+) -> None:
+    """Regression: Dask's read_parquet fused the reads of few small columns into fewer
+    partitions, and a split draws per partition, so the same seed took other rows."""
+
+    def test_ids(**kw: Any) -> set[int]:
+        ds = wb.load(fraud, target="is_fraud", client=client2, **kw)
+        test = ds.split((0.8, 0.1, 0.1), seed=3)[2]
+        return set(client2.compute(test.frame["transaction_id"]).result())
+
+    few = test_ids(features=["transaction_id"])
+    every = test_ids(categorical=["merchant_category", "device"])
+    assert len(few) == 4_000 and few == every
+
+
+def test_files_with_many_row_groups_are_read_in_pieces(client2: Client, tmp_path: Path) -> None:
+    n = 10_000
+    df = pd.DataFrame(
+        {
+            "x": np.arange(n, dtype="float64"),
+            "c": np.array(["a", "b", "c", "d"])[np.arange(n) % 4],
+            "y": np.arange(n) % 2,
+        }
+    )
+    folder = tmp_path / "groups"
+    folder.mkdir()
+    df.to_parquet(folder / "a.parquet", row_group_size=1_000)  # 10 row groups
+    df.iloc[:500].to_parquet(folder / "b.parquet")  # 1 row group
+    with dask.config.set({"workbench.data.partition-bytes": "40KiB"}):
+        ds = wb.load(folder, target="y", categorical=["c"], client=client2)
+        filtered = wb.load(
+            folder, target="y", features=["x"], filters=[("x", ">=", 4_500.0)], client=client2
+        )
+    assert 2 < ds.npartitions <= 11  # row groups of about 17 KiB, two or one to a piece
+    whole = pd.concat([df, df.iloc[:500]], ignore_index=True)
+    got = client2.compute(ds.frame).result().reset_index(drop=True)
+    assert got["x"].tolist() == whole["x"].tolist()  # every row once, in file order
+    assert got["c"].astype(str).tolist() == whole["c"].tolist()
+    X, y = ds.to_arrays(device="cpu", client=client2)
+    assert X.chunks[0] == tuple(client2.compute(ds.frame.map_partitions(len)).result())
+    assert np.array_equal(client2.compute(X).result()[:, 0], whole["x"].to_numpy())
+    assert np.array_equal(client2.compute(y).result(), whole["y"].to_numpy())
+    assert filtered.rows == 5_500
+    assert client2.compute(filtered.frame["x"].min()).result() == 4_500.0
+
+
+def _messy(seed: int, n: int, kinds: list[str]) -> pd.DataFrame:
+    """Nulls in every kind of column, categories in another order in every file."""
+    rng = np.random.default_rng(seed)
+    holes = rng.random(n) < 0.1
+    return pd.DataFrame(
+        {
+            "i": pd.array(np.where(holes, None, rng.integers(0, 9, n)), dtype="Int64"),
+            "f": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "b": pd.array(np.where(holes[::-1], None, rng.random(n) < 0.5), dtype="boolean"),
+            "s": np.where(rng.random(n) < 0.1, None, rng.choice(["p", "q", "r"], n)),
+            "n": rng.choice([10, 20, 30], n),
+            "g": np.where(rng.random(n) < 0.1, np.nan, rng.choice([0.5, 1.5], n)),
+            "k": pd.Categorical(rng.choice(kinds, n), categories=kinds),
+            "y": (rng.random(n) < 0.3).astype("int8"),
+        }
+    )
+
+
+def test_arrays_from_arrow_equal_arrays_through_the_frame(client2: Client, tmp_path: Path) -> None:
+    """to_arrays reads a loaded (and split) dataset straight from Arrow: same X, y and levels."""
+    from workbench.data.placement import arrays_and_levels
+
+    folder = tmp_path / "messy"
+    folder.mkdir()
+    _messy(0, 3_000, ["u", "v", "w"]).to_parquet(folder / "a.parquet", row_group_size=700)
+    _messy(1, 2_000, ["w", "v"]).to_parquet(folder / "b.parquet")
+    _messy(2, 1_000, ["x", "u"]).to_parquet(folder / "c.parquet")
+    cats = ["s", "n", "g", "k"]
+    with dask.config.set({"workbench.data.partition-bytes": "12KiB"}):
+        checked = wb.load(folder, target="y", categorical=cats, client=client2)
+        unchecked = wb.load(folder, target="y", categorical=cats, check=False, client=client2)
+        filtered = wb.load(
+            folder, target="y", categorical=cats, filters=[("n", "<", 30)], client=client2
+        )
+    assert checked.npartitions > 3  # a.parquet in pieces of its row groups
+    train, test = checked.split((0.7, 0.3), seed=2, stratify=True)
+    variants = {
+        "checked": checked,
+        "unchecked": unchecked,
+        "filtered": filtered,
+        "test part": test,
+        "split of a split": train.split((0.5, 0.5), seed=4)[1],
+        "unchecked part": unchecked.split((0.6, 0.4), seed=1)[0],
+    }
+    for name, ds in variants.items():
+        assert ds.plan is not None, name
+        through_frame = ds.with_frame(ds.frame, rows=ds.rows)
+        assert through_frame.plan is None
+        got = arrays_and_levels(ds, device="cpu", dtype=np.dtype("float32"), client=client2)
+        want = arrays_and_levels(
+            through_frame, device="cpu", dtype=np.dtype("float32"), client=client2
+        )
+        assert got[0].chunks == want[0].chunks, name
+        X, Xw = client2.compute([got[0], want[0]], sync=True)
+        y, yw = client2.compute([got[1], want[1]], sync=True)
+        assert np.array_equal(X, Xw, equal_nan=True), name
+        assert y.dtype == yw.dtype and np.array_equal(y, yw), name
+        assert got[2] == want[2], name
+    # the codes are positions in the levels, the same in every file
+    X, _, levels = arrays_and_levels(
+        unchecked, device="cpu", dtype=np.dtype("float32"), client=client2
+    )
+    assert levels["k"] == ["u", "v", "w", "x"] and levels["g"] == [0.5, 1.5]
+    column = client2.compute(X, sync=True)[:, list(unchecked.features).index("k")]
+    assert set(np.unique(column[~np.isnan(column)])) == {0.0, 1.0, 2.0, 3.0}
+    assert checked.rows == 6_000
+
+
+def test_check_summary_counts_missing_infinite_and_levels() -> None:
+    table = pa.table(
+        {
+            "t": pa.array([1.0, np.nan, None, np.inf, 0.0]),
+            "f": pa.array([1.5, np.nan, None, 1.5, 2.0]),
+            "d": pa.array(["b", None, "a", "b", "a"]).dictionary_encode(),
+        }
+    )
+    got = summarize(table, "t", ["f", "d"], ["f"], classes=True)
+    assert got["rows"] == 5
+    assert got["target"] == {"missing": 2, "infinite": 1, "distinct": [1.0, np.inf, 0.0]}
+    assert got["levels"] == {"f": [1.5, 2.0], "d": ["b", "a"]}
+    assert got["numeric"] == {"f": (3, 1.5, 2.0)}
+    both = combine([got, summarize(table.slice(0, 1), "t", ["f", "d"], ["f"], True)], ["d"], ["f"])
+    assert both["rows"] == 6 and both["target_missing"] == 2
+    assert both["levels:d"] == ["b", "a"] and both["nonnull"] == {"f": 4}
 
 
 @pytest.mark.parametrize("fractions", [(0.8, 0.1), (0.5, 0.6), (1.0,), (0.5, -0.5, 1.0), "80/20"])

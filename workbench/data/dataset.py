@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from dask.utils import format_bytes
+
+if TYPE_CHECKING:
+    from workbench.data.parquet import ReadPlan
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class Dataset:
         What the checks noticed: ``all_null`` and ``constant`` columns.
     placement
         Rows and bytes per worker once persisted.
+    plan
+        How the rows come from Parquet files, while the frame is as ``load`` made it (maybe
+        split); ``to_arrays`` then reads Arrow straight into ``X``. ``None`` otherwise.
     """
 
     frame: dd.DataFrame
@@ -68,6 +74,7 @@ class Dataset:
     nbytes: int | None = None
     report: dict[str, list[str]] = field(default_factory=dict)
     placement: Placement | None = None
+    plan: ReadPlan | None = field(default=None, repr=False, compare=False)
 
     # --- shape -------------------------------------------------------------------------
     @property
@@ -93,8 +100,8 @@ class Dataset:
         return int(self.rows)  # type: ignore[arg-type]
 
     def with_frame(self, frame: dd.DataFrame, **changes: Any) -> Dataset:
-        """A copy with another frame (rows, bytes and placement forgotten unless given)."""
-        for key in ("rows", "nbytes", "placement"):
+        """A copy with another frame (rows, bytes, placement and plan forgotten unless given)."""
+        for key in ("rows", "nbytes", "placement", "plan"):
             changes.setdefault(key, None)
         return replace(self, frame=frame, **changes)
 

@@ -147,9 +147,13 @@ def generate(
     from workbench.data.generators import meta
 
     empty = meta(name)
-    import dask.dataframe as dd
+    from workbench.data.parquet import ReadPlan, parquet_frame, parquet_reader, pieces
+    from workbench.data.sources import inspect_source
 
-    frame = dd.read_parquet(fs.unstrip_protocol(root))
+    files = inspect_source(fs.unstrip_protocol(root))  # footers only
+    assert files.schema is not None
+    plan = ReadPlan(parquet_reader(files.schema), tuple(pieces(files.urls, files.groups)))
+    frame = parquet_frame(plan.reader, list(plan.pieces), files.schema)
     categories = {c: list(empty[c].cat.categories) for c in gen.categorical}
     frame = with_categories(frame, categories)
     # row identifiers (transaction_id, reading_id) stay in the files but are not features
@@ -169,6 +173,7 @@ def generate(
         url,
         rows,
         nbytes or None,
+        plan=plan,
     )
 
 

@@ -16,13 +16,22 @@ import pandas as pd
 from workbench import config
 from workbench.data.catalog import FEATURE_KINDS, TASKS, CatalogEntry, datasets, get_entry
 from workbench.data.dataset import Dataset, numeric_kind
+from workbench.data.parquet import (
+    ParquetReader,
+    Piece,
+    ReadPlan,
+    data_columns,
+    parquet_frame,
+    parquet_reader,
+    pieces,
+)
 from workbench.data.sources import inspect_source
+from workbench.data.summary import MAX_CLASSES, combine, summarize, summarize_frame
 from workbench.errors import DataError, DataNotFoundError
 
 logger = logging.getLogger("workbench")
 
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
-MAX_CLASSES = 100
 
 
 def _looks_like_name(source: str) -> bool:
@@ -80,32 +89,9 @@ def _feature_kinds(
     return kinds
 
 
-def _levels(s: pd.Series) -> pd.Series:
-    """The distinct non-null values of one partition's column, as plain objects."""
-    if isinstance(s.dtype, pd.CategoricalDtype):  # from the codes: no string work, no sort
-        codes = s.cat.codes.to_numpy()
-        seen = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)) > 0
-        values = s.cat.categories[seen]
-        return pd.Series(np.asarray(values, dtype=object), dtype=object, name=s.name)
-    return pd.Series(pd.unique(s.dropna().astype(object)), dtype=object, name=s.name)
-
-
-def _target_summary(s: pd.Series, classes: bool) -> pd.DataFrame:
-    """One partition's target: rows, missing, infinite, and (for classes) distinct values."""
-    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biu":  # hold neither NaN nor inf
-        missing = infinite = 0
-    else:
-        values = s.to_numpy(dtype="float64", na_value=np.nan) if numeric_kind(s.dtype) else None
-        missing = int(s.isna().sum())
-        infinite = int(np.isinf(values).sum()) if values is not None else 0
-    distinct = pd.unique(s.dropna())[: MAX_CLASSES + 1].tolist() if classes else []
-    return pd.DataFrame(
-        {"rows": [len(s)], "missing": [missing], "infinite": [infinite], "distinct": [distinct]}
-    )
-
-
 def _check_pass(
     frame: dd.DataFrame,
+    parquet: tuple[ParquetReader, list[Piece]] | None,
     target: str | None,
     kinds: dict[str, str],
     task: str | None,
@@ -115,50 +101,66 @@ def _check_pass(
     """Check the data in one pass over the columns that need it.
 
     That is the target, the categorical columns' levels, and the numeric features that lack
-    Parquet statistics (nulls, range). No shuffle: each partition reports a few values and the
-    client combines them.
+    Parquet statistics (nulls, range). No shuffle: each partition reports a few values
+    (:func:`workbench.data.summary.summarize`) and the client combines them. Parquet pieces
+    are read into Arrow by one task each, those columns only; CSV partitions go through the
+    frame.
     """
-    cats = [c for c, k in kinds.items() if k == "categorical"]
-    todo: dict[str, Any] = {}
-    for c in cats:
-        todo[f"levels:{c}"] = frame[c].map_partitions(_levels, meta=(c, object))
-    unknown = [c for c, k in kinds.items() if k == "numeric" and c not in stats]
-    if unknown:
-        todo["nonnull"] = frame[unknown].count()
-        todo["min"] = frame[unknown].min()
-        todo["max"] = frame[unknown].max()
-    first = target or next(iter(kinds))
-    meta = pd.DataFrame(
-        {
-            "rows": pd.Series(dtype="int64"),
-            "missing": pd.Series(dtype="int64"),
-            "infinite": pd.Series(dtype="int64"),
-            "distinct": pd.Series(dtype=object),
-        }
-    )
-    todo["target"] = frame[first].map_partitions(
-        _target_summary, target is not None and task != "regression", meta=meta
-    )
     from workbench._client import ensure_client
 
-    with ensure_client(client).as_current():
-        (out,) = dask.compute(todo)
-    summary = out.pop("target")
-    out["rows"] = int(summary["rows"].sum())
-    out["target_missing"] = int(summary["missing"].sum())
-    out["target_inf"] = int(summary["infinite"].sum())
-    distinct = pd.unique(pd.Series([v for vs in summary["distinct"] for v in vs], dtype=object))
-    out["target_values"] = (
-        pd.Series(distinct) if target is not None and task != "regression" else None
-    )
-    for c in cats:
-        out[f"levels:{c}"] = pd.unique(np.asarray(out[f"levels:{c}"], dtype=object))
+    cats = [c for c, k in kinds.items() if k == "categorical"]
+    unknown = [c for c, k in kinds.items() if k == "numeric" and c not in stats]
+    classes = target is not None and task != "regression"
+    client = ensure_client(client)
+    if parquet is not None:
+        reader, parts = parquet
+        needed = list(dict.fromkeys([*cats, *unknown, *([target] if target else [])]))
+        futures = client.map(
+            _summarize_piece,
+            parts,
+            reader=reader,
+            columns=needed,
+            target=target,
+            categorical=cats,
+            numeric=unknown,
+            classes=classes,
+            pure=False,
+        )
+        summaries = client.gather(futures)
+    else:
+        summary = frame.map_partitions(
+            summarize_frame,
+            target,
+            cats,
+            unknown,
+            classes,
+            meta=("summary", object),  # each partition is a dict
+            enforce_metadata=False,
+            align_dataframes=False,
+        )
+        with client.as_current():
+            summaries = list(dask.compute(*summary.to_delayed()))
+    out = combine(summaries, cats, unknown)
     for c, st in stats.items():
         if c in kinds and kinds[c] == "numeric":
-            out.setdefault("nonnull_stats", {})[c] = st.rows - st.nulls
-            out.setdefault("min_stats", {})[c] = st.min
-            out.setdefault("max_stats", {})[c] = st.max
+            out.setdefault("nonnull", {})[c] = st.rows - st.nulls
+            out.setdefault("min", {})[c] = st.min
+            out.setdefault("max", {})[c] = st.max
     return out
+
+
+def _summarize_piece(
+    piece: Piece,
+    *,
+    reader: ParquetReader,
+    columns: list[str],
+    target: str | None,
+    categorical: list[str],
+    numeric: list[str],
+    classes: bool,
+) -> dict[str, Any]:
+    """:func:`summarize` of one Parquet piece, reading only ``columns``."""
+    return summarize(reader.table(piece, columns), target, categorical, numeric, classes)
 
 
 def _set_levels(df: pd.DataFrame, categories: dict[str, list[Any]]) -> pd.DataFrame:
@@ -317,16 +319,18 @@ def load(
     if read_columns is not None and target and target not in read_columns:
         read_columns.append(target)
     if files.format == "parquet":
-        names = files.schema.names if files.schema is not None else []
+        assert files.schema is not None
+        names = data_columns(files.schema)
         absent = [c for c in read_columns or [] if c not in names]
         if absent:
             raise DataError(f"column(s) {absent} are not in {source!r}; its columns are {names}")
-        frame = dd.read_parquet(
-            list(files.urls), columns=read_columns, filters=filters, storage_options=storage_options
-        )
+        reader = parquet_reader(files.schema, read_columns, filters, storage_options)
+        parquet = (reader, pieces(files.urls, files.groups))
+        frame = parquet_frame(reader, parquet[1], files.schema)
     else:
         if filters is not None:
             raise ValueError("filters= works for Parquet only; filter the CSV rows after loading")
+        parquet = None
         frame = dd.read_csv(list(files.urls), usecols=read_columns, storage_options=storage_options)
     if target is not None and target not in frame.columns:
         raise DataError(
@@ -340,10 +344,11 @@ def load(
         files.nbytes if files.format == "parquet" and filters is None and columns is None else None
     )
     do_check = config.get("data.check", check)
+    plan = ReadPlan(parquet[0], tuple(parquet[1])) if parquet is not None else None
     if not do_check:
-        return Dataset(frame, target, kinds, task, {}, source, rows, nbytes)
+        return Dataset(frame, target, kinds, task, {}, source, rows, nbytes, plan=plan)
     stats = files.stats if filters is None else {}
-    checks = _check_pass(frame, target, kinds, task, stats, client)
+    checks = _check_pass(frame, parquet, target, kinds, task, stats, client)
     rows = int(checks["rows"])
     if rows == 0:
         raise DataError(f"{source!r} has zero rows after the filters {filters!r}")
@@ -352,14 +357,12 @@ def load(
         task = task or _infer_task(values, frame.dtypes[target])
         _check_target(target, task, frame.dtypes[target], checks, rows)
     categories = {
-        col: sorted(checks[f"levels:{col}"].tolist(), key=str)
+        col: sorted(checks[f"levels:{col}"], key=str)
         for col, kind in kinds.items()
         if kind == "categorical"
     }
     frame = with_categories(frame, categories)
-    nonnull = {**checks.get("nonnull_stats", {}), **dict(checks.get("nonnull", {}))}
-    low = {**checks.get("min_stats", {}), **dict(checks.get("min", {}))}
-    high = {**checks.get("max_stats", {}), **dict(checks.get("max", {}))}
+    nonnull, low, high = checks.get("nonnull", {}), checks.get("min", {}), checks.get("max", {})
     all_null = [
         c
         for c in kinds
@@ -392,4 +395,5 @@ def load(
         rows,
         nbytes,
         {"all_null": all_null, "constant": constant},
+        plan=plan,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
@@ -16,6 +17,7 @@ from distributed import wait
 from workbench import config
 from workbench._client import ensure_client, scheduler_workers
 from workbench.data.dataset import Placement
+from workbench.data.encode import encode_frame, encode_piece, fill_pending
 from workbench.errors import GPUUnavailableError, InsufficientMemoryError
 
 if TYPE_CHECKING:
@@ -157,105 +159,14 @@ def _persist(ds: Dataset, client: Client, device: str) -> Dataset:
     return ds.with_frame(frame, rows=rows, nbytes=nbytes, placement=placement)
 
 
-# Rows written at a time: a block of the matrix stays in cache while every column is written
-# into it, where whole columns would stride through the whole matrix once each.
-_BLOCK_ROWS = 1 << 14
-
-
-def _fill(out: np.ndarray, columns: dict[int, tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
-    """Write ``values`` (or ``lookup[values]``, for codes) into column ``j`` of ``out``."""
-    for start in range(0, len(out), _BLOCK_ROWS):
-        rows = slice(start, start + _BLOCK_ROWS)
-        for j, (values, lookup) in columns.items():
-            out[rows, j] = values[rows] if lookup is None else lookup[values[rows]]
-    return out
-
-
-def _codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """A column's category codes and categories (a column of values becomes categorical)."""
-    if not isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object).astype("category")
-    return s.cat.codes.to_numpy(), s.cat.categories
-
-
-def _lookup(own: pd.Index, levels: list[Any] | None, dtype: Any) -> np.ndarray:
-    """What each code of a partition becomes in ``X``: its category's position in ``levels``.
-
-    ``NaN`` for a category not among them and, at ``[-1]``, for the missing code ``-1``; so every
-    partition is encoded in the order of ``levels`` whatever the order of its own categories.
-    """
-    where = pd.Index(levels).get_indexer(own) if levels is not None else np.arange(len(own))
-    return np.append(np.where(where < 0, np.nan, where), np.nan).astype(dtype)
-
-
-def _encode_xy(
-    df: pd.DataFrame,
-    features: list[str],
-    categories: dict[str, list[Any]],
-    pending: list[str],
-    target: str | None,
-    dtype: Any,
-    gpu: bool,
-) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
-    """One partition as ``(X, y, rows, found, codes)``, on the GPU when asked.
-
-    Categorical features get codes into their levels in ``categories``. Those in ``pending``
-    have no levels yet: they get codes into the values that occur here, sorted as levels are
-    (``found``), and ``codes`` keeps what :func:`_fill_pending` needs to recode them where the
-    levels common to all partitions differ (it moves ``X`` to the GPU then).
-    """
-    columns: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
-    found: dict[str, list[Any]] = {}
-    codes: dict[str, Any] = {}
-    for j, c in enumerate(features):
-        s = df[c]
-        if c in pending:
-            values, own = _codes(s)
-            occurs = np.zeros(len(own) + 1, dtype=bool)
-            occurs[values] = True  # the missing code -1 marks the last
-            found[c] = sorted(own[occurs[:-1]].tolist(), key=str)
-            codes[c] = (j, values, own)
-            columns[j] = (values, _lookup(own, found[c], dtype))
-        elif c in categories or isinstance(s.dtype, pd.CategoricalDtype):
-            values, own = _codes(s)
-            columns[j] = (values, _lookup(own, categories.get(c), dtype))
-        elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":  # cast while written
-            columns[j] = (s.to_numpy(), None)
-        else:
-            columns[j] = (s.to_numpy(dtype=dtype, na_value=np.nan), None)
-    X = _fill(np.empty((len(df), len(features)), dtype=dtype), columns)
-    y = df[target].to_numpy() if target is not None else None
-    if gpu:
-        import cupy
-
-        X = X if pending else cupy.asarray(X)
-        y = cupy.asarray(y) if y is not None else None
-    return X, y, len(df), found, codes
-
-
-def _fill_pending(
-    X: np.ndarray, codes: dict[str, Any], levels: dict[str, list[Any]], gpu: bool
-) -> Any:
-    """``X`` of :func:`_encode_xy` with its pending columns recoded into ``levels``.
-
-    It writes those columns only, from ``codes``, so that a second run gives the same ``X``.
-    """
-    _fill(X, {j: (v, _lookup(own, levels[c], X.dtype)) for c, (j, v, own) in codes.items()})
-    if gpu:
-        import cupy
-
-        return cupy.asarray(X)
-    return X
-
-
 def _size_and_levels(block: tuple[Any, ...]) -> tuple[int, dict[str, list[Any]]]:
-    """The rows and the levels found of an :func:`_encode_xy` result."""
+    """The rows and the levels found of an :func:`encode_frame` result."""
     return block[2], block[3]
 
 
 def _fill_pending_of(block: tuple[Any, ...], levels: dict[str, list[Any]], gpu: bool) -> Any:
-    """:func:`_fill_pending` of one :func:`_encode_xy` result."""
-    return _fill_pending(block[0], block[4], levels, gpu)
+    """:func:`fill_pending` of one :func:`encode_frame` result."""
+    return fill_pending(block[0], block[4], levels, gpu)
 
 
 def cluster_has_gpus(client: Client) -> bool:
@@ -366,31 +277,44 @@ def _to_arrays(
             need = rows * (len(features) * np_dtype.itemsize + 8)
         _check_free(need, ds.source, client, device)
     gpu = device == "gpu"
-    encoded = ds.frame.map_partitions(  # fused with the read: one task per partition
-        _encode_xy,
-        features,
-        ds.categories,
-        pending,
-        ds.target,
-        np_dtype,
-        gpu,
-        meta=("encoded", object),  # each partition is a tuple (X, y, rows, found, codes)
-        enforce_metadata=False,
-        align_dataframes=False,
-    )
-    parts = encoded.to_delayed()
     # round-robin over the workers, a call for each; persisted partitions stay where they are
     workers = [None] if ds.persisted else sorted(scheduler_workers(client))
-    blocks: list[Any] = [None] * len(parts)
-    for w, worker in enumerate(workers):
-        mine = range(w, len(parts), len(workers))
-        futures = client.compute(
-            [parts[i] for i in mine],
-            workers=None if worker is None else [worker],
-            allow_other_workers=True,
+    args = (features, ds.categories, pending, ds.target, np_dtype, gpu)
+    if ds.plan is not None and not ds.persisted:  # straight from Arrow, no pandas frame
+        plan = ds.plan
+        blocks: list[Any] = [
+            client.submit(
+                encode_piece,
+                piece,
+                i,
+                plan,
+                *args,
+                workers=[workers[i % len(workers)]],
+                allow_other_workers=True,
+                pure=False,
+                key=f"encode-piece-{i}-{uuid.uuid4().hex[:8]}",
+            )
+            for i, piece in enumerate(plan.pieces)
+        ]
+    else:
+        encoded = ds.frame.map_partitions(  # fused with the read: one task per partition
+            encode_frame,
+            *args,
+            meta=("encoded", object),  # each partition is a tuple (X, y, rows, found, codes)
+            enforce_metadata=False,
+            align_dataframes=False,
         )
-        for k, i in enumerate(mine):
-            blocks[i] = futures[k]
+        parts = encoded.to_delayed()
+        blocks = [None] * len(parts)
+        for w, worker in enumerate(workers):
+            mine = range(w, len(parts), len(workers))
+            futures = client.compute(
+                [parts[i] for i in mine],
+                workers=None if worker is None else [worker],
+                allow_other_workers=True,
+            )
+            for k, i in enumerate(mine):
+                blocks[i] = futures[k]
     # X, y and the small parts taken out where each tuple is (no copy): 3 tasks, not 5
     x_parts = client.map(operator.getitem, blocks, [0] * len(blocks), pure=False)
     y_parts = client.map(operator.getitem, blocks, [1] * len(blocks), pure=False)

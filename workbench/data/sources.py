@@ -40,6 +40,8 @@ class SourceFiles:
         Uncompressed bytes from the Parquet footers, or the file sizes for CSV.
     stats
         Nulls and range of each column that has Parquet statistics in every row group.
+    groups
+        For each file, the uncompressed bytes of each row group (Parquet only; empty for CSV).
     """
 
     urls: tuple[str, ...]
@@ -48,6 +50,7 @@ class SourceFiles:
     rows: int | None
     nbytes: int
     stats: dict[str, ColumnStats]
+    groups: tuple[tuple[int, ...], ...] = ()
 
 
 def _format_of(path: str, given: str | None) -> str | None:
@@ -146,14 +149,15 @@ def _column_stats(meta: pq.FileMetaData, into: dict[str, ColumnStats | None]) ->
 
 def inspect_parquet(
     fs: fsspec.AbstractFileSystem, paths: list[str]
-) -> tuple[pa.Schema, int, int, dict[str, ColumnStats]]:
+) -> tuple[pa.Schema, int, int, dict[str, ColumnStats], tuple[tuple[int, ...], ...]]:
     """Read every file's footer; check that all schemas agree.
 
     Returns
     -------
-    schema, rows, nbytes, stats
-        The common schema, total rows, total uncompressed bytes, and for each column whose
-        every row group has statistics, its nulls and range (no data is read for these).
+    schema, rows, nbytes, stats, groups
+        The common schema, total rows, total uncompressed bytes, for each column whose
+        every row group has statistics its nulls and range (no data is read for these), and
+        for each file the uncompressed bytes of each row group.
 
     Raises
     ------
@@ -164,6 +168,7 @@ def inspect_parquet(
     first: pa.Schema | None = None
     rows = nbytes = 0
     stats: dict[str, ColumnStats | None] = {}
+    groups: list[tuple[int, ...]] = []
     for p in paths:
         try:
             with fs.open(p, "rb") as f:
@@ -175,7 +180,8 @@ def inspect_parquet(
         schema = meta.schema.to_arrow_schema()
         schema = schema.remove_metadata()
         rows += meta.num_rows
-        nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        groups.append(tuple(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)))
+        nbytes += sum(groups[-1])
         if first is None:
             first, first_path = schema, p
         if schema.equals(first):
@@ -196,7 +202,7 @@ def inspect_parquet(
                     "with the same type, or select columns that agree (columns=[...])."
                 )
     assert first is not None
-    return first, rows, nbytes, {k: v for k, v in stats.items() if v is not None}
+    return first, rows, nbytes, {k: v for k, v in stats.items() if v is not None}, tuple(groups)
 
 
 def inspect_csv(fs: fsspec.AbstractFileSystem, paths: list[str]) -> int:
@@ -224,6 +230,6 @@ def inspect_source(
     fs, paths, fmt = find_files(source, format=format, storage_options=storage_options)
     urls = tuple(fs.unstrip_protocol(p) for p in paths)
     if fmt == "parquet":
-        schema, rows, nbytes, stats = inspect_parquet(fs, paths)
-        return SourceFiles(urls, fmt, schema, rows, nbytes, stats)
+        schema, rows, nbytes, stats, groups = inspect_parquet(fs, paths)
+        return SourceFiles(urls, fmt, schema, rows, nbytes, stats, groups)
     return SourceFiles(urls, fmt, None, None, inspect_csv(fs, paths), {})

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.dataset import check_fractions
+from workbench.data.parquet import SplitStep
 
 if TYPE_CHECKING:
     from workbench.data.dataset import Dataset
@@ -29,6 +30,33 @@ def _counts(n: int, fractions: tuple[float, ...], rng: np.random.Generator) -> n
     return counts
 
 
+def part_of_rows(
+    n: int,
+    strata: pd.Series | None,
+    fractions: tuple[float, ...],
+    seed: int,
+    index: int,
+) -> np.ndarray:
+    """Return the part number of each of the ``n`` rows of partition ``index``.
+
+    ``strata`` (the target, for a stratified split) is split class by class; a missing value
+    is a class of its own.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+    part = np.empty(n, dtype=np.int8)
+    if strata is None:
+        groups = [np.arange(n)]
+    else:
+        codes = pd.factorize(strata, sort=True, use_na_sentinel=True)[0]
+        groups = [np.flatnonzero(codes == k) for k in np.unique(codes)] if n else []
+    for rows in groups:
+        order = rows[rng.permutation(len(rows))]
+        bounds = np.cumsum(_counts(len(rows), fractions, rng))[:-1]
+        for k, chunk in enumerate(np.split(order, bounds)):
+            part[chunk] = k
+    return part
+
+
 def assign(
     df: pd.DataFrame,
     fractions: tuple[float, ...],
@@ -37,20 +65,8 @@ def assign(
     stratify_by: str | None,
 ) -> np.ndarray:
     """Return the part number of each row of partition ``index``."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
-    n = len(df)
-    part = np.empty(n, dtype=np.int8)
-    if stratify_by is None:
-        groups = [np.arange(n)]
-    else:
-        codes = pd.factorize(df[stratify_by], sort=True)[0]
-        groups = [np.flatnonzero(codes == k) for k in range(codes.max() + 1)] if n else []
-    for rows in groups:
-        order = rows[rng.permutation(len(rows))]
-        bounds = np.cumsum(_counts(len(rows), fractions, rng))[:-1]
-        for k, chunk in enumerate(np.split(order, bounds)):
-            part[chunk] = k
-    return part
+    strata = df[stratify_by] if stratify_by is not None else None
+    return part_of_rows(len(df), strata, fractions, seed, index)
 
 
 def _take(
@@ -113,7 +129,7 @@ def split(
             stratify_by,
             meta=ds.frame._meta,
         )
-        out.append(
-            ds.with_frame(frame, source=f"{ds.source}[part {k + 1}/{len(parts)}]", report=ds.report)
-        )
+        plan = ds.plan.split(SplitStep(parts, int(seed), k, stratify_by)) if ds.plan else None
+        source = f"{ds.source}[part {k + 1}/{len(parts)}]"
+        out.append(ds.with_frame(frame, source=source, report=ds.report, plan=plan))
     return tuple(out)

@@ -1,0 +1,243 @@
+"""Parquet files as a Dask DataFrame with one partition per file (or per group of row groups).
+
+Why not ``dask.dataframe.read_parquet``: its optimizer fuses the partitions of small reads (a
+few columns of small files) into fewer tasks, so the partitions depend on which columns are
+read. Splits draw their random numbers per partition; with fused partitions the same seed gave
+other rows when other columns were loaded (a test in ``test_data.py`` shows it). Here the
+partitions come from the file footers only: the same files give the same partitions whatever
+the columns, filters or cluster. Reading stays pyarrow's (``pyarrow.dataset`` fragments, with
+column projection, row filters and row-group pruning); Dask's ``from_map`` makes the frame and
+pushes column selections into the reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from dask.dataframe.utils import clear_known_categories
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from workbench import config
+from workbench.errors import DataError
+
+#: One partition: a file's URL and the row groups to read (``None``: the whole file).
+Piece = tuple[str, tuple[int, ...] | None]
+
+
+def pieces(
+    urls: tuple[str, ...], groups: tuple[tuple[int, ...], ...], max_bytes: int | None = None
+) -> list[Piece]:
+    """Partition files into pieces of at most ``max_bytes`` uncompressed (whole row groups).
+
+    Parameters
+    ----------
+    urls
+        The files.
+    groups
+        For each file, the uncompressed bytes of each of its row groups (from the footer).
+    max_bytes
+        The most bytes in one piece (default ``workbench.data.partition-bytes``); a row group
+        larger than that is a piece of its own. A file that fits is one piece.
+    """
+    limit = int(dask.utils.parse_bytes(config.get("data.partition-bytes", max_bytes)))
+    out: list[Piece] = []
+    for url, sizes in zip(urls, groups, strict=True):
+        if sum(sizes) <= limit or len(sizes) <= 1:
+            out.append((url, None))
+            continue
+        current: list[int] = []
+        held = 0
+        for i, size in enumerate(sizes):
+            if current and held + size > limit:
+                out.append((url, tuple(current)))
+                current, held = [], 0
+            current.append(i)
+            held += size
+        out.append((url, tuple(current)))
+    return out
+
+
+def arrow_filesystem(url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
+    """A pyarrow filesystem and the path in it for ``url`` (fsspec's, wrapped, unless local)."""
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    if isinstance(fs, LocalFileSystem):
+        return pafs.LocalFileSystem(), path
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
+def read_piece(
+    piece: Piece,
+    columns: list[str] | None,
+    filters: Any = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pa.Table:
+    """Read one piece as an Arrow table: those columns, the rows that pass ``filters``.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read (it names the file).
+    """
+    url, row_groups = piece
+    fs, path = arrow_filesystem(url, storage_options)
+    expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
+    try:
+        fragment = pads.ParquetFileFormat().make_fragment(
+            path, filesystem=fs, row_groups=list(row_groups) if row_groups is not None else None
+        )
+        return fragment.to_table(columns=columns, filter=expression, use_threads=False)
+    except (pa.ArrowException, OSError) as err:
+        why = " ".join(str(err).split())
+        raise DataError(f"{url} could not be read ({why}); replace or remove it") from None
+
+
+def _types_mapper(strings: bool) -> Any:
+    if not strings:
+        return None
+    string = pd.StringDtype("pyarrow")
+    return {pa.string(): string, pa.large_string(): string}.get
+
+
+@dataclass(frozen=True)
+class ParquetReader:
+    """Reads one :data:`Piece` as a pandas DataFrame; Dask passes the columns it needs.
+
+    Attributes
+    ----------
+    columns
+        The columns every partition has, in order.
+    filters
+        Row filters (pyarrow's list-of-tuples form or an expression), or ``None``.
+    storage_options
+        fsspec options for the files' filesystem.
+    strings
+        Strings become pyarrow-backed ``string`` columns (Dask's ``dataframe.convert-string``).
+    """
+
+    columns: tuple[str, ...]
+    filters: Any = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    strings: bool = True
+
+    def table(self, piece: Piece, columns: list[str] | None = None) -> pa.Table:
+        """The piece as an Arrow table of ``columns`` (default: all of :attr:`columns`)."""
+        names = list(self.columns) if columns is None else list(columns)
+        return read_piece(piece, names, self.filters, self.storage_options)
+
+    def __call__(self, piece: Piece, columns: list[str] | None = None) -> pd.DataFrame:
+        """One partition; the index is a RangeIndex from 0, as ``read_parquet`` gives."""
+        table = self.table(piece, columns)
+        return table.to_pandas(
+            types_mapper=_types_mapper(self.strings), split_blocks=True, self_destruct=True
+        )
+
+    def meta(self, schema: pa.Schema) -> pd.DataFrame:
+        """The empty frame that every partition looks like."""
+        empty = schema.empty_table().select(list(self.columns))
+        # categories are known per partition only, as read_parquet marks them
+        return clear_known_categories(empty.to_pandas(types_mapper=_types_mapper(self.strings)))
+
+
+@dataclass(frozen=True)
+class SplitStep:
+    """One :meth:`Dataset.split` taken: which part of which fractions, drawn how."""
+
+    fractions: tuple[float, ...]
+    seed: int
+    part: int
+    stratify_by: str | None
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """How a dataset's rows come from its Parquet files, for reading them without pandas.
+
+    A :class:`Dataset` made by :func:`workbench.load` (or ``generate``) carries one, and its
+    splits add their steps; any other change of the frame drops it. ``to_arrays`` then reads
+    each piece into Arrow, takes the split's rows and writes ``X`` straight from Arrow: the
+    same rows and values as through the frame (a test compares both), without the pandas
+    frame and its category recoding.
+
+    Attributes
+    ----------
+    reader
+        The reader of the frame's partitions.
+    pieces
+        The partitions, in order (a split draws per partition number).
+    splits
+        The splits taken, in order.
+    """
+
+    reader: ParquetReader
+    pieces: tuple[Piece, ...]
+    splits: tuple[SplitStep, ...] = ()
+
+    def split(self, step: SplitStep) -> ReadPlan:
+        """The plan of one part of a split of this one."""
+        return ReadPlan(self.reader, self.pieces, (*self.splits, step))
+
+
+def data_columns(schema: pa.Schema) -> list[str]:
+    """The columns of a Parquet schema, less a pandas index stored as columns."""
+    stored = (schema.pandas_metadata or {}).get("index_columns", []) if schema.metadata else []
+    index = {c for c in stored if isinstance(c, str)}
+    return [c for c in schema.names if c not in index]
+
+
+def parquet_reader(
+    schema: pa.Schema,
+    columns: list[str] | None = None,
+    filters: Any = None,
+    storage_options: dict[str, Any] | None = None,
+) -> ParquetReader:
+    """A reader of these columns and rows of files of this schema.
+
+    Parameters
+    ----------
+    schema
+        The files' common Arrow schema (see :func:`workbench.data.sources.inspect_parquet`).
+    columns
+        The columns to read (default: all but a stored pandas index).
+    filters
+        Row filters, pushed into the reader: ``[("amount", ">", 0)]``.
+    storage_options
+        fsspec options for object storage.
+
+    Raises
+    ------
+    ValueError
+        ``filters`` that do not apply to this schema (checked here, not in a task).
+    """
+    names = list(columns) if columns is not None else data_columns(schema)
+    if filters is not None:
+        try:
+            expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
+            pads.dataset(schema.empty_table()).to_table(filter=expression)
+        except (pa.ArrowException, TypeError, ValueError) as err:
+            raise ValueError(f"filters={filters!r} do not apply to these files: {err}") from None
+    return ParquetReader(
+        tuple(names),
+        filters,
+        dict(storage_options or {}),
+        bool(dask.config.get("dataframe.convert-string", True)),
+    )
+
+
+def parquet_frame(reader: ParquetReader, parts: list[Piece], schema: pa.Schema) -> dd.DataFrame:
+    """A Dask DataFrame of ``reader``'s columns, one partition per piece (see :func:`pieces`)."""
+    return dd.from_map(
+        reader,
+        parts,
+        meta=reader.meta(schema),
+        label="read-parquet",
+        enforce_metadata=False,
+    )

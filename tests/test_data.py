@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 
 import workbench as wb
 from workbench.cli import main
@@ -247,6 +247,14 @@ def test_bad_inputs(client2: Client, tmp_path: Path) -> None:
     nan = _write(tmp_path / "nan" / "a.parquet", GOOD.assign(y=[0.0, np.nan, 1.0])).parent
     with pytest.raises(wb.DataError, match=r"missing .* in 1 of 3 rows"):
         wb.load(nan, target="y", categorical=["c"], client=client2)
+    holes = GOOD.assign(y=pd.array([0, None, 1], dtype="Int64"))  # from the statistics alone
+    with pytest.raises(wb.DataError, match=r"missing .* in 1 of 3 rows"):
+        wb.load(
+            _write(tmp_path / "holes" / "a.parquet", holes).parent,
+            target="y",
+            features=["x"],
+            client=client2,
+        )
     inf = _write(tmp_path / "inf" / "a.parquet", GOOD.assign(y=[0.5, np.inf, 1.0])).parent
     with pytest.raises(wb.DataError, match="infinite"):
         wb.load(inf, target="y", categorical=["c"], task="regression", client=client2)
@@ -413,6 +421,19 @@ def test_arrays_from_arrow_equal_arrays_through_the_frame(client2: Client, tmp_p
     column = client2.compute(X, sync=True)[:, list(unchecked.features).index("k")]
     assert set(np.unique(column[~np.isnan(column)])) == {0.0, 1.0, 2.0, 3.0}
     assert checked.rows == 6_000
+
+
+def test_checks_that_statistics_settle_read_no_data(client2: Client, tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": np.arange(1_000.0), "y": np.arange(1_000) % 2})
+    binary = _write(tmp_path / "binary" / "a.parquet", df).parent
+    with get_task_stream(client=client2) as ts:
+        ds = wb.load(binary, target="y", client=client2)
+    assert (ds.task, ds.rows, ds.report) == ("binary", 1_000, {"all_null": [], "constant": []})
+    assert ts.data == []  # the footers held the rows, the classes and the nulls
+    multi = _write(tmp_path / "multi" / "a.parquet", df.assign(y=np.arange(1_000) % 3)).parent
+    with get_task_stream(client=client2) as ts:
+        ds = wb.load(multi, target="y", client=client2)
+    assert ds.task == "multiclass" and len(ts.data) == 1  # three classes: the target is read
 
 
 def test_check_summary_counts_missing_infinite_and_levels() -> None:

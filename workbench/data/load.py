@@ -6,6 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dask
@@ -89,64 +90,124 @@ def _feature_kinds(
     return kinds
 
 
-def _check_pass(
-    frame: dd.DataFrame,
-    parquet: tuple[ParquetReader, list[Piece]] | None,
+@dataclass
+class _Checks:
+    """The check pass under way: what it reads, and its tasks (Parquet) once submitted."""
+
+    kinds: dict[str, str]
+    target: str | None
+    categorical: list[str]
+    numeric: list[str]
+    classes: bool
+    known: dict[str, Any] | None  # the target's checks, settled by its statistics
+    summaries: list[dict[str, Any]] | None = None  # already there
+    futures: list[Any] | None = None  # one task per Parquet piece
+
+
+def _start_checks(
+    plan: ReadPlan | None,
     target: str | None,
     kinds: dict[str, str],
     task: str | None,
     stats: dict[str, Any],
+    rows: int | None,
     client: Any,
-) -> dict[str, Any]:
-    """Check the data in one pass over the columns that need it.
+) -> _Checks:
+    """Start the check pass over the columns that need it (finish with :func:`_finish_checks`).
 
     That is the target, the categorical columns' levels, and the numeric features that lack
     Parquet statistics (nulls, range). No shuffle: each partition reports a few values
     (:func:`workbench.data.summary.summarize`) and the client combines them. Parquet pieces
     are read into Arrow by one task each, those columns only; CSV partitions go through the
-    frame.
+    frame. An integer or boolean target whose statistics settle the check (its nulls, and for
+    classes a range of at most two values, both of which occur) is not read; nor is anything
+    when nothing else needs the data (the footers give the rows).
     """
     from workbench._client import ensure_client
 
-    cats = [c for c, k in kinds.items() if k == "categorical"]
-    unknown = [c for c, k in kinds.items() if k == "numeric" and c not in stats]
     classes = target is not None and task != "regression"
+    known = _target_from_stats(target, stats.get(target or ""), classes)
+    run = _Checks(
+        kinds,
+        target if known is None else None,
+        [c for c, k in kinds.items() if k == "categorical"],
+        [c for c, k in kinds.items() if k == "numeric" and c not in stats],
+        classes,
+        known,
+    )
+    if plan is None:
+        return run
+    needed = list(dict.fromkeys([*run.categorical, *run.numeric, *filter(None, [run.target])]))
+    if not needed and rows is not None:  # the footers say it all
+        run.summaries = [{"rows": rows, "levels": {}, "numeric": {}}]
+        return run
+    run.futures = ensure_client(client).map(
+        _summarize_piece,
+        list(plan.pieces),
+        reader=plan.reader,
+        columns=needed or [plan.reader.columns[0]],
+        target=run.target,
+        categorical=run.categorical,
+        numeric=run.numeric,
+        classes=classes,
+        pure=False,
+    )
+    return run
+
+
+def _finish_checks(
+    run: _Checks, frame: dd.DataFrame, stats: dict[str, Any], client: Any
+) -> dict[str, Any]:
+    """The figures of a check pass (see :func:`workbench.data.summary.combine`)."""
+    from workbench._client import ensure_client
+
     client = ensure_client(client)
-    if parquet is not None:
-        reader, parts = parquet
-        needed = list(dict.fromkeys([*cats, *unknown, *([target] if target else [])]))
-        futures = client.map(
-            _summarize_piece,
-            parts,
-            reader=reader,
-            columns=needed,
-            target=target,
-            categorical=cats,
-            numeric=unknown,
-            classes=classes,
-            pure=False,
-        )
-        summaries = client.gather(futures)
+    if run.futures is not None:
+        summaries = client.gather(run.futures)
+    elif run.summaries is not None:
+        summaries = run.summaries
     else:
         summary = frame.map_partitions(
             summarize_frame,
-            target,
-            cats,
-            unknown,
-            classes,
+            run.target,
+            run.categorical,
+            run.numeric,
+            run.classes,
             meta=("summary", object),  # each partition is a dict
             enforce_metadata=False,
             align_dataframes=False,
         )
         with client.as_current():
             summaries = list(dask.compute(*summary.to_delayed()))
-    out = combine(summaries, cats, unknown)
+    out = combine(summaries, run.categorical, run.numeric)
+    if run.known is not None:
+        out.update(run.known)
     for c, st in stats.items():
-        if c in kinds and kinds[c] == "numeric":
+        if run.kinds.get(c) == "numeric":
             out.setdefault("nonnull", {})[c] = st.rows - st.nulls
             out.setdefault("min", {})[c] = st.min
             out.setdefault("max", {})[c] = st.max
     return out
+
+
+def _target_from_stats(target: str | None, st: Any, classes: bool) -> dict[str, Any] | None:
+    """The target's checks from its Parquet statistics, where they settle them, else ``None``.
+
+    Integer and boolean columns (their statistics are Python ints) hold no NaN or infinity,
+    which statistics do not count, so their nulls are their missing values; and their minimum
+    and maximum occur, so a range of at most two values gives the classes.
+    """
+    if target is None or st is None:
+        return None
+    if not (isinstance(st.min, int) and isinstance(st.max, int)):
+        return None
+    if classes and int(st.max) - int(st.min) > 1:
+        return None
+    return {
+        "target_missing": int(st.nulls),
+        "target_inf": 0,
+        "target_values": pd.Series(sorted({st.min, st.max}), dtype=object) if classes else None,
+    }
 
 
 def _summarize_piece(
@@ -325,37 +386,47 @@ def load(
         if absent:
             raise DataError(f"column(s) {absent} are not in {source!r}; its columns are {names}")
         reader = parquet_reader(files.schema, read_columns, filters, storage_options)
-        parquet = (reader, pieces(files.urls, files.groups))
-        frame = parquet_frame(reader, parquet[1], files.schema)
+        shape = reader.meta(files.schema)  # the columns and their dtypes, no Dask yet
     else:
         if filters is not None:
             raise ValueError("filters= works for Parquet only; filter the CSV rows after loading")
-        parquet = None
         frame = dd.read_csv(list(files.urls), usecols=read_columns, storage_options=storage_options)
-    if target is not None and target not in frame.columns:
+        shape = frame._meta
+    if target is not None and target not in shape.columns:
         raise DataError(
             f"the target {target!r} is not a column of {source!r}; its columns are "
-            f"{list(frame.columns)}"
+            f"{list(shape.columns)}"
         )
-    kinds = _feature_kinds(frame, target, features, categorical, ignore)
-    frame = frame[[*kinds, *([target] if target else [])]]
+    kinds = _feature_kinds(shape, target, features, categorical, ignore)
+    selected = [*kinds, *([target] if target else [])]
+    plan = None
+    if files.format == "parquet":
+        plan = ReadPlan(
+            replace(reader, columns=tuple(selected)), tuple(pieces(files.urls, files.groups))
+        )
     rows = files.rows if filters is None else None
     nbytes = (
         files.nbytes if files.format == "parquet" and filters is None and columns is None else None
     )
     do_check = config.get("data.check", check)
-    plan = ReadPlan(parquet[0], tuple(parquet[1])) if parquet is not None else None
+    checks: Any = None
+    if do_check:  # the workers read while the frame is made here
+        stats = files.stats if filters is None else {}
+        checks = _start_checks(plan, target, kinds, task, stats, rows, client)
+    if plan is not None:
+        frame = parquet_frame(plan.reader, list(plan.pieces), files.schema)
+    else:
+        frame = frame[selected]
     if not do_check:
         return Dataset(frame, target, kinds, task, {}, source, rows, nbytes, plan=plan)
-    stats = files.stats if filters is None else {}
-    checks = _check_pass(frame, parquet, target, kinds, task, stats, client)
+    checks = _finish_checks(checks, frame, stats, client)
     rows = int(checks["rows"])
     if rows == 0:
         raise DataError(f"{source!r} has zero rows after the filters {filters!r}")
     if target is not None:
         values = checks.get("target_values")
-        task = task or _infer_task(values, frame.dtypes[target])
-        _check_target(target, task, frame.dtypes[target], checks, rows)
+        task = task or _infer_task(values, shape.dtypes[target])
+        _check_target(target, task, shape.dtypes[target], checks, rows)
     categories = {
         col: sorted(checks[f"levels:{col}"], key=str)
         for col, kind in kinds.items()

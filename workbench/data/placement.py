@@ -42,14 +42,17 @@ def estimate_nbytes(ds: Dataset) -> int:
     return int(per_row * rows)
 
 
-def free_memory(client: Client, device: str = "cpu") -> tuple[int, int]:
+def free_memory(
+    client: Client, device: str = "cpu", workers: dict[str, dict[str, Any]] | None = None
+) -> tuple[int, int]:
     """Return ``(free bytes, workers)`` the cluster can hold data in before spilling.
 
     CPU: each worker's ``memory_limit`` times ``workbench.data.memory-fraction``, less what
     its process already uses. GPU: each worker's device memory times the same fraction.
+    ``workers`` is the scheduler's view of them, asked for here if not given.
     """
     fraction = float(config.get("data.memory-fraction"))
-    workers = scheduler_workers(client)
+    workers = scheduler_workers(client) if workers is None else workers
     free = 0
     for w in workers.values():
         if device == "gpu":
@@ -69,8 +72,14 @@ def check_fits(ds: Dataset, client: Client, device: str = "cpu") -> int:
     return need
 
 
-def _check_free(need: int, source: str, client: Client, device: str) -> None:
-    free, n = free_memory(client, device)
+def _check_free(
+    need: int,
+    source: str,
+    client: Client,
+    device: str,
+    workers: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    free, n = free_memory(client, device, workers)
     if n == 0:
         raise InsufficientMemoryError("the cluster has no workers; scale it up before persisting")
     if need > free:
@@ -271,14 +280,16 @@ def _to_arrays(
     features = list(ds.features)
     pending = [c for c, k in ds.features.items() if k == "categorical" and c not in ds.categories]
     rows = ds.rows
+    # round-robin over the workers, a call for each; persisted partitions stay where they are
+    workers: list[str | None] = [None]
     if not ds.persisted:
         need = estimate_nbytes(ds)
         if rows:  # X and y as they will be held, not the frame they come from
             need = rows * (len(features) * np_dtype.itemsize + 8)
-        _check_free(need, ds.source, client, device)
+        known = scheduler_workers(client)
+        _check_free(need, ds.source, client, device, known)
+        workers = list(sorted(known))
     gpu = device == "gpu"
-    # round-robin over the workers, a call for each; persisted partitions stay where they are
-    workers = [None] if ds.persisted else sorted(scheduler_workers(client))
     args = (features, ds.categories, pending, ds.target, np_dtype, gpu)
     if ds.plan is not None and not ds.persisted:  # straight from Arrow, no pandas frame
         plan = ds.plan

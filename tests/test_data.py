@@ -423,6 +423,90 @@ def test_arrays_from_arrow_equal_arrays_through_the_frame(client2: Client, tmp_p
     assert checked.rows == 6_000
 
 
+def _both_paths(ds: wb.Dataset, client: Client) -> tuple[np.ndarray, np.ndarray]:
+    """X and y straight from Arrow, checked equal to X and y through the persisted frame."""
+    from workbench.data.placement import arrays_and_levels
+
+    f32 = np.dtype("float32")
+    assert ds.plan is not None and ds.plan.describes(ds.frame)
+    got = arrays_and_levels(ds, device="cpu", dtype=f32, client=client)
+    want = arrays_and_levels(ds.persist(client=client), device="cpu", dtype=f32, client=client)
+    X, y = client.compute([got[0], got[1]], sync=True)
+    Xw, yw = client.compute([want[0], want[1]], sync=True)
+    assert np.array_equal(X, Xw, equal_nan=True) and np.array_equal(y, yw)
+    assert got[2] == want[2]
+    return X, y
+
+
+def test_files_written_by_arrow_load_as_written(client2: Client, tmp_path: Path) -> None:
+    """No pandas metadata: booleans with nulls stay booleans, dates stay dates (not text),
+    and dictionaries that outgrow their int8 codes over row groups are read whole."""
+    import datetime
+
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "arrow"
+    folder.mkdir()
+    small = pa.dictionary(pa.int8(), pa.string())
+    half = [
+        pa.table(
+            {
+                "flag": pa.array([[True, None, False][i % 3] for i in rows]),
+                "kind": pa.array([[True, None, False][i % 3] for i in rows]),
+                "day": pa.array([datetime.date(2024, 1, 1 + i % 3) for i in rows]),
+                "word": pa.array([f"w{i:03d}" for i in rows]).dictionary_encode().cast(small),
+                "y": pa.array([i % 2 for i in rows], pa.int8()),
+            }
+        )
+        for rows in (range(0, 100), range(100, 200))
+    ]
+    with pq.ParquetWriter(folder / "a.parquet", half[0].schema) as writer:
+        for t in half:  # two row groups, 100 words each: 200 levels outgrow int8 codes
+            writer.write_table(t)
+    ds = wb.load(folder, target="y", categorical=["kind", "day", "word"], client=client2)
+    first = client2.compute(ds.frame.get_partition(0)).result()
+    assert first["flag"].tolist()[:3] == [True, None, False]  # not the text "True"
+    assert ds.categories["kind"] == [False, True] and len(ds.categories["word"]) == 200
+    X, _ = _both_paths(ds, client2)
+    flag = X[:, list(ds.features).index("flag")]
+    assert np.array_equal(flag[:3], [1.0, np.nan, 0.0], equal_nan=True)
+    kind = X[:, list(ds.features).index("kind")]
+    assert np.array_equal(kind[:3], [1.0, np.nan, 0.0], equal_nan=True)  # codes into [False, True]
+    word = X[:, list(ds.features).index("word")]
+    assert np.array_equal(word, np.arange(200, dtype="float32"))
+
+
+def test_a_stored_index_is_not_a_feature(client2: Client, tmp_path: Path) -> None:
+    df = pd.DataFrame({"x": np.arange(10.0), "y": np.arange(10) % 2})
+    shuffled = _write(
+        tmp_path / "i" / "a.parquet", df.set_index(pd.Index([5, 1, 2, 3, 4, 0, 6, 7, 8, 9]))
+    )
+    keyed = _write(
+        tmp_path / "k" / "a.parquet", df.set_index(pd.Index(list("abcdefghij"), name="key"))
+    )
+    for path in (shuffled.parent, keyed.parent):
+        ds = wb.load(path, target="y", client=client2)
+        assert ds.features == {"x": "numeric"}
+        X, y = _both_paths(ds, client2)
+        assert X[:, 0].tolist() == df["x"].tolist() and y.tolist() == df["y"].tolist()
+
+
+def test_hive_partition_folders_are_columns(client2: Client, tmp_path: Path) -> None:
+    df = pd.DataFrame({"x": np.arange(6.0), "y": [0, 1] * 3})
+    for year in (2020, 2021):
+        _write(tmp_path / "hive" / f"year={year}" / "part.parquet", df.assign(x=df["x"] + year))
+    ds = wb.load(tmp_path / "hive", target="y", client=client2)
+    assert ds.features == {"x": "numeric", "year": "categorical"}
+    assert ds.categories["year"] == [2020, 2021] and ds.rows == 12
+    X, _ = _both_paths(ds, client2)
+    assert X[:, 1].tolist() == [0.0] * 6 + [1.0] * 6
+    late = wb.load(tmp_path / "hive", target="y", filters=[("year", "=", 2021)], client=client2)
+    assert late.rows == 6
+    assert client2.compute(late.frame["x"]).result().tolist() == (df["x"] + 2021).tolist()
+    with pytest.raises(ValueError, match="filters="):
+        wb.load(tmp_path / "hive", target="y", filters=[("month", "=", 1)], client=client2)
+
+
 def test_checks_that_statistics_settle_read_no_data(client2: Client, tmp_path: Path) -> None:
     df = pd.DataFrame({"a": np.arange(1_000.0), "y": np.arange(1_000) % 2})
     binary = _write(tmp_path / "binary" / "a.parquet", df).parent

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 if TYPE_CHECKING:
-    from workbench.data.parquet import Piece, ReadPlan
+    from workbench.data.parquet import ParquetReader, Piece, SplitStep
 
 # Rows written at a time: a block of the matrix stays in cache while every column is written
 # into it, where whole columns would stride through the whole matrix once each.
@@ -109,18 +109,21 @@ def fill_pending(
     return X
 
 
-def _as_values(chunk: pa.Array) -> np.ndarray:
+def _as_values(chunk: pa.Array, dtype: Any) -> np.ndarray:
     """A numeric Arrow chunk as NumPy, nulls as NaN (no copy where there are none)."""
     if chunk.null_count == 0:
-        return chunk.to_numpy(zero_copy_only=False)
-    return pc.cast(chunk, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        return chunk.to_numpy(zero_copy_only=False)  # cast to ``dtype`` while written
+    target = pa.from_numpy_dtype(np.dtype(dtype))
+    return pc.cast(chunk, target, safe=False).to_numpy(zero_copy_only=False)
 
 
 def _dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """``column`` as a dictionary column (categories read from values if it is not one)."""
-    if pa.types.is_dictionary(column.type):
-        return column
-    return pc.dictionary_encode(column)
+    """``column`` as a dictionary column with int32 codes (read from values if it is not one)."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    if column.type.index_type != pa.int32():
+        column = column.cast(pa.dictionary(pa.int32(), column.type.value_type))
+    return column
 
 
 def _occurring(batches: list[pa.Array], own: pa.Array) -> list[Any]:
@@ -153,10 +156,9 @@ def encode_table(
         for c in features
         if c in categories or c in pending or pa.types.is_dictionary(table.schema.field(c).type)
     ]
-    for c in cats:
-        if not pa.types.is_dictionary(table.schema.field(c).type):
-            i = table.schema.get_field_index(c)
-            table = table.set_column(i, c, _dictionary(table.column(c)))
+    for c in cats:  # int32 codes: a dictionary unified over chunks may outgrow int8 codes
+        i = table.schema.get_field_index(c)
+        table = table.set_column(i, c, _dictionary(table.column(c)))
     table = table.unify_dictionaries()
     batches = table.to_batches()
     found: dict[str, list[Any]] = {}
@@ -187,7 +189,7 @@ def encode_table(
                     lookups[j],
                 )
             else:
-                columns[j] = (_as_values(chunk), None)
+                columns[j] = (_as_values(chunk, dtype), None)
         fill(X[start:stop], columns)
         start = stop
     y = table.column(target).to_numpy() if target is not None else None
@@ -202,7 +204,9 @@ def encode_table(
 def encode_piece(
     piece: Piece,
     index: int,
-    plan: ReadPlan,
+    *,
+    reader: ParquetReader,
+    splits: tuple[SplitStep, ...],
     features: list[str],
     categories: dict[str, list[Any]],
     pending: list[str],
@@ -210,13 +214,13 @@ def encode_piece(
     dtype: Any,
     gpu: bool,
 ) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
-    """Read piece number ``index`` of ``plan``, keep its rows of the plan's splits, encode it."""
+    """Read partition number ``index``, keep its rows of the ``splits``, encode it."""
     from workbench.data.split import part_of_rows
 
     names = list(dict.fromkeys([*features, *([target] if target else [])]))
-    strata = {s.stratify_by for s in plan.splits if s.stratify_by is not None}
-    table = plan.reader.table(piece, list(dict.fromkeys([*names, *strata])))
-    for step in plan.splits:
+    strata = {s.stratify_by for s in splits if s.stratify_by is not None}
+    table = reader.table(piece, list(dict.fromkeys([*names, *strata])))
+    for step in splits:
         by = table.column(step.stratify_by).to_pandas() if step.stratify_by else None
         part = part_of_rows(table.num_rows, by, step.fractions, step.seed, index)
         table = table.filter(pa.array(part == step.part))

@@ -162,10 +162,11 @@ def generate(
         for c in empty.columns
         if c != gen.target and not c.endswith("_id")
     }
+    frame = frame[[*features, gen.target]]
     parts = f"{len(sizes)} partition{'s' if len(sizes) != 1 else ''}"
     logger.info("wrote %s rows of %r in %s to %s", f"{rows:,}", name, parts, url)
     return Dataset(
-        frame[[*features, gen.target]],
+        frame,
         gen.target,
         features,
         gen.task,
@@ -173,7 +174,7 @@ def generate(
         url,
         rows,
         nbytes or None,
-        plan=plan,
+        plan=plan.describing(frame),
     )
 
 

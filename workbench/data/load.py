@@ -385,7 +385,9 @@ def load(
         absent = [c for c in read_columns or [] if c not in names]
         if absent:
             raise DataError(f"column(s) {absent} are not in {source!r}; its columns are {names}")
-        reader = parquet_reader(files.schema, read_columns, filters, storage_options)
+        reader = parquet_reader(
+            files.schema, read_columns, filters, storage_options, bool(files.partitions)
+        )
         shape = reader.meta(files.schema)  # the columns and their dtypes, no Dask yet
     else:
         if filters is not None:
@@ -402,7 +404,8 @@ def load(
     plan = None
     if files.format == "parquet":
         plan = ReadPlan(
-            replace(reader, columns=tuple(selected)), tuple(pieces(files.urls, files.groups))
+            replace(reader, columns=tuple(selected)),
+            tuple(pieces(files.urls, files.groups, files.partitions or None)),
         )
     rows = files.rows if filters is None else None
     nbytes = (
@@ -418,6 +421,7 @@ def load(
     else:
         frame = frame[selected]
     if not do_check:
+        plan = plan.describing(frame) if plan is not None else None
         return Dataset(frame, target, kinds, task, {}, source, rows, nbytes, plan=plan)
     checks = _finish_checks(checks, frame, stats, client)
     rows = int(checks["rows"])
@@ -433,6 +437,7 @@ def load(
         if kind == "categorical"
     }
     frame = with_categories(frame, categories)
+    plan = plan.describing(frame) if plan is not None else None
     nonnull, low, high = checks.get("nonnull", {}), checks.get("min", {}), checks.get("max", {})
     all_null = [
         c

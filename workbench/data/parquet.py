@@ -22,19 +22,23 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from dask.dataframe.utils import clear_known_categories
+from dask.dataframe.utils import clear_known_categories, pyarrow_strings_enabled
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from workbench import config
 from workbench.errors import DataError
 
-#: One partition: a file's URL and the row groups to read (``None``: the whole file).
-Piece = tuple[str, tuple[int, ...] | None]
+#: One partition: a file's URL, the row groups to read (``None``: the whole file), and the
+#: values of its hive partition columns (``year=2024/`` folders) as an expression, or ``None``.
+Piece = tuple[str, tuple[int, ...] | None, Any]
 
 
 def pieces(
-    urls: tuple[str, ...], groups: tuple[tuple[int, ...], ...], max_bytes: int | None = None
+    urls: tuple[str, ...],
+    groups: tuple[tuple[int, ...], ...],
+    partitions: tuple[Any, ...] | None = None,
+    max_bytes: int | None = None,
 ) -> list[Piece]:
     """Partition files into pieces of at most ``max_bytes`` uncompressed (whole row groups).
 
@@ -44,25 +48,28 @@ def pieces(
         The files.
     groups
         For each file, the uncompressed bytes of each of its row groups (from the footer).
+    partitions
+        For each file, its hive partition expression (or ``None``).
     max_bytes
         The most bytes in one piece (default ``workbench.data.partition-bytes``); a row group
         larger than that is a piece of its own. A file that fits is one piece.
     """
     limit = int(dask.utils.parse_bytes(config.get("data.partition-bytes", max_bytes)))
+    keys = partitions if partitions is not None else (None,) * len(urls)
     out: list[Piece] = []
-    for url, sizes in zip(urls, groups, strict=True):
+    for url, sizes, key in zip(urls, groups, keys, strict=True):
         if sum(sizes) <= limit or len(sizes) <= 1:
-            out.append((url, None))
+            out.append((url, None, key))
             continue
         current: list[int] = []
         held = 0
         for i, size in enumerate(sizes):
             if current and held + size > limit:
-                out.append((url, tuple(current)))
+                out.append((url, tuple(current), key))
                 current, held = [], 0
             current.append(i)
             held += size
-        out.append((url, tuple(current)))
+        out.append((url, tuple(current), key))
     return out
 
 
@@ -79,22 +86,34 @@ def read_piece(
     columns: list[str] | None,
     filters: Any = None,
     storage_options: dict[str, Any] | None = None,
+    schema: pa.Schema | None = None,
 ) -> pa.Table:
     """Read one piece as an Arrow table: those columns, the rows that pass ``filters``.
+
+    ``schema`` (the files' schema with the hive partition columns) is needed where the piece
+    has partition values: Arrow fills those columns from them.
 
     Raises
     ------
     DataError
         The file cannot be read (it names the file).
     """
-    url, row_groups = piece
+    url, row_groups, partition = piece
     fs, path = arrow_filesystem(url, storage_options)
     expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
     try:
         fragment = pads.ParquetFileFormat().make_fragment(
-            path, filesystem=fs, row_groups=list(row_groups) if row_groups is not None else None
+            path,
+            filesystem=fs,
+            partition_expression=partition,
+            row_groups=list(row_groups) if row_groups is not None else None,
         )
-        return fragment.to_table(columns=columns, filter=expression, use_threads=False)
+        return fragment.to_table(
+            schema=schema if partition is not None else None,
+            columns=columns,
+            filter=expression,
+            use_threads=False,
+        )
     except (pa.ArrowException, OSError) as err:
         why = " ".join(str(err).split())
         raise DataError(f"{url} could not be read ({why}); replace or remove it") from None
@@ -121,17 +140,20 @@ class ParquetReader:
         fsspec options for the files' filesystem.
     strings
         Strings become pyarrow-backed ``string`` columns (Dask's ``dataframe.convert-string``).
+    schema
+        The files' schema with their hive partition columns, where they have some.
     """
 
     columns: tuple[str, ...]
     filters: Any = None
     storage_options: dict[str, Any] = field(default_factory=dict)
     strings: bool = True
+    schema: pa.Schema | None = None
 
     def table(self, piece: Piece, columns: list[str] | None = None) -> pa.Table:
         """The piece as an Arrow table of ``columns`` (default: all of :attr:`columns`)."""
         names = list(self.columns) if columns is None else list(columns)
-        return read_piece(piece, names, self.filters, self.storage_options)
+        return read_piece(piece, names, self.filters, self.storage_options, self.schema)
 
     def __call__(self, piece: Piece, columns: list[str] | None = None) -> pd.DataFrame:
         """One partition; the index is a RangeIndex from 0, as ``read_parquet`` gives."""
@@ -175,15 +197,26 @@ class ReadPlan:
         The partitions, in order (a split draws per partition number).
     splits
         The splits taken, in order.
+    frame
+        The name of the Dask frame whose rows the plan gives.
     """
 
     reader: ParquetReader
     pieces: tuple[Piece, ...]
     splits: tuple[SplitStep, ...] = ()
+    frame: str = ""
 
     def split(self, step: SplitStep) -> ReadPlan:
         """The plan of one part of a split of this one."""
-        return ReadPlan(self.reader, self.pieces, (*self.splits, step))
+        return ReadPlan(self.reader, self.pieces, (*self.splits, step), self.frame)
+
+    def describing(self, frame: dd.DataFrame) -> ReadPlan:
+        """The same plan, for ``frame`` (a plan is used only with the frame it describes)."""
+        return ReadPlan(self.reader, self.pieces, self.splits, str(frame._name))
+
+    def describes(self, frame: dd.DataFrame) -> bool:
+        """Whether this plan gives the rows of ``frame`` (not a frame replaced since)."""
+        return self.frame == str(frame._name)
 
 
 def data_columns(schema: pa.Schema) -> list[str]:
@@ -198,6 +231,7 @@ def parquet_reader(
     columns: list[str] | None = None,
     filters: Any = None,
     storage_options: dict[str, Any] | None = None,
+    partitioned: bool = False,
 ) -> ParquetReader:
     """A reader of these columns and rows of files of this schema.
 
@@ -211,6 +245,8 @@ def parquet_reader(
         Row filters, pushed into the reader: ``[("amount", ">", 0)]``.
     storage_options
         fsspec options for object storage.
+    partitioned
+        The files lie in hive partition folders, whose columns ``schema`` includes.
 
     Raises
     ------
@@ -228,16 +264,23 @@ def parquet_reader(
         tuple(names),
         filters,
         dict(storage_options or {}),
-        bool(dask.config.get("dataframe.convert-string", True)),
+        pyarrow_strings_enabled(),
+        schema if partitioned else None,
     )
 
 
 def parquet_frame(reader: ParquetReader, parts: list[Piece], schema: pa.Schema) -> dd.DataFrame:
-    """A Dask DataFrame of ``reader``'s columns, one partition per piece (see :func:`pieces`)."""
-    return dd.from_map(
-        reader,
-        parts,
-        meta=reader.meta(schema),
-        label="read-parquet",
-        enforce_metadata=False,
-    )
+    """A Dask DataFrame of ``reader``'s columns, one partition per piece (see :func:`pieces`).
+
+    The reader makes its own strings (``strings``); Dask's conversion of every object column
+    to strings, which ``from_map`` would add, would also turn booleans with nulls, dates and
+    decimals into text.
+    """
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(
+            reader,
+            parts,
+            meta=reader.meta(schema),
+            label="read-parquet",
+            enforce_metadata=False,
+        )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import operator
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
@@ -290,27 +289,41 @@ def _to_arrays(
         _check_free(need, ds.source, client, device, known)
         workers = list(sorted(known))
     gpu = device == "gpu"
-    args = (features, ds.categories, pending, ds.target, np_dtype, gpu)
-    if ds.plan is not None and not ds.persisted:  # straight from Arrow, no pandas frame
-        plan = ds.plan
-        blocks: list[Any] = [
-            client.submit(
+    plan = ds.plan
+    blocks: list[Any]
+    if plan is not None and plan.describes(ds.frame) and not ds.persisted:
+        # straight from Arrow, no pandas frame; the tasks get the reader and the splits, not
+        # the whole plan (its pieces would travel with every task)
+        blocks = [None] * len(plan.pieces)
+        for w, worker in enumerate(workers):
+            mine = list(range(w, len(plan.pieces), len(workers)))
+            futures = client.map(
                 encode_piece,
-                piece,
-                i,
-                plan,
-                *args,
-                workers=[workers[i % len(workers)]],
+                [plan.pieces[i] for i in mine],
+                mine,
+                reader=plan.reader,
+                splits=plan.splits,
+                features=features,
+                categories=ds.categories,
+                pending=pending,
+                target=ds.target,
+                dtype=np_dtype,
+                gpu=gpu,
+                workers=None if worker is None else [worker],
                 allow_other_workers=True,
                 pure=False,
-                key=f"encode-piece-{i}-{uuid.uuid4().hex[:8]}",
             )
-            for i, piece in enumerate(plan.pieces)
-        ]
+            for k, i in enumerate(mine):
+                blocks[i] = futures[k]
     else:
         encoded = ds.frame.map_partitions(  # fused with the read: one task per partition
             encode_frame,
-            *args,
+            features,
+            ds.categories,
+            pending,
+            ds.target,
+            np_dtype,
+            gpu,
             meta=("encoded", object),  # each partition is a tuple (X, y, rows, found, codes)
             enforce_metadata=False,
             align_dataframes=False,
@@ -318,7 +331,7 @@ def _to_arrays(
         parts = encoded.to_delayed()
         blocks = [None] * len(parts)
         for w, worker in enumerate(workers):
-            mine = range(w, len(parts), len(workers))
+            mine = list(range(w, len(parts), len(workers)))
             futures = client.compute(
                 [parts[i] for i in mine],
                 workers=None if worker is None else [worker],

@@ -13,6 +13,7 @@ from typing import Any
 
 import fsspec
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
@@ -42,6 +43,10 @@ class SourceFiles:
         Nulls and range of each column that has Parquet statistics in every row group.
     groups
         For each file, the uncompressed bytes of each row group (Parquet only; empty for CSV).
+    partitions
+        For each file, the values of its hive partition folders (``year=2024/``) as a pyarrow
+        expression; empty where the files lie in no such folders. ``schema`` then ends with
+        the partition columns (dictionary-typed, so they load as categorical).
     """
 
     urls: tuple[str, ...]
@@ -51,6 +56,7 @@ class SourceFiles:
     nbytes: int
     stats: dict[str, ColumnStats]
     groups: tuple[tuple[int, ...], ...] = ()
+    partitions: tuple[Any, ...] = ()
 
 
 def _format_of(path: str, given: str | None) -> str | None:
@@ -177,8 +183,7 @@ def inspect_parquet(
             raise DataError(
                 f"{p} is not a readable Parquet file ({err}); replace or remove it"
             ) from None
-        schema = meta.schema.to_arrow_schema()
-        schema = schema.remove_metadata()
+        schema = meta.schema.to_arrow_schema()  # with pandas' metadata: index, nullable types
         rows += meta.num_rows
         groups.append(tuple(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)))
         nbytes += sum(groups[-1])
@@ -223,6 +228,49 @@ def inspect_csv(fs: fsspec.AbstractFileSystem, paths: list[str]) -> int:
     return int(sum(fs.size(p) or 0 for p in paths))
 
 
+def _base(fs: fsspec.AbstractFileSystem, path: str) -> str | None:
+    """The folder under which the files of ``path`` (a folder or a glob) lie."""
+    if any(ch in path for ch in "*?["):
+        head = path[: min(path.index(ch) for ch in "*?[" if ch in path)]
+        return head.rstrip("/") if head.endswith("/") else posixpath.dirname(head)
+    return path.rstrip("/") if fs.isdir(path) else None
+
+
+def hive_partitions(
+    source: str,
+    paths: list[str],
+    storage_options: dict[str, Any] | None,
+) -> tuple[pa.Schema | None, tuple[Any, ...]]:
+    """The hive partition columns of files in ``key=value/`` folders, and each file's values.
+
+    Arrow's hive partitioning discovers them (as dictionaries, so they load as categorical,
+    as ``dask.dataframe.read_parquet`` made them); ``(None, ())`` where there are none.
+    """
+    from workbench.data.parquet import arrow_filesystem
+
+    fs, path = url_to_fs(source, **(storage_options or {}))
+    base = _base(fs, path)
+    if base is None:
+        return None, ()
+    folders = [posixpath.relpath(posixpath.dirname(p), base) for p in paths]
+    if not any("=" in part for f in folders for part in f.split("/")):
+        return None, ()
+    arrow_fs, _ = arrow_filesystem(source, storage_options)
+    try:
+        dataset = pads.dataset(
+            paths,
+            filesystem=arrow_fs,
+            format="parquet",
+            partitioning=pads.HivePartitioning.discover(infer_dictionary=True),
+            partition_base_dir=base,
+        )
+    except (pa.ArrowException, ValueError) as err:
+        raise DataError(f"{source!r}: the partition folders do not agree ({err})") from None
+    keys = {f.path: f.partition_expression for f in dataset.get_fragments()}
+    fields = pa.schema(dataset.partitioning.schema)
+    return fields, tuple(keys[p] for p in paths)
+
+
 def inspect_source(
     source: str, *, format: str | None = None, storage_options: dict[str, Any] | None = None
 ) -> SourceFiles:
@@ -231,5 +279,15 @@ def inspect_source(
     urls = tuple(fs.unstrip_protocol(p) for p in paths)
     if fmt == "parquet":
         schema, rows, nbytes, stats, groups = inspect_parquet(fs, paths)
-        return SourceFiles(urls, fmt, schema, rows, nbytes, stats, groups)
+        fields, partitions = hive_partitions(source, paths, storage_options)
+        if fields is not None:
+            clash = [n for n in fields.names if n in schema.names]
+            if clash:
+                raise DataError(
+                    f"{source!r}: the partition folder key(s) {clash} are also columns in the "
+                    "files; rename the folders or the columns"
+                )
+            for f in fields:
+                schema = schema.append(f)
+        return SourceFiles(urls, fmt, schema, rows, nbytes, stats, groups, partitions)
     return SourceFiles(urls, fmt, None, None, inspect_csv(fs, paths), {})

@@ -129,7 +129,9 @@ def split(
             stratify_by,
             meta=ds.frame._meta,
         )
-        plan = ds.plan.split(SplitStep(parts, int(seed), k, stratify_by)) if ds.plan else None
+        plan = None
+        if ds.plan is not None and ds.plan.describes(ds.frame):
+            plan = ds.plan.split(SplitStep(parts, int(seed), k, stratify_by)).describing(frame)
         source = f"{ds.source}[part {k + 1}/{len(parts)}]"
         out.append(ds.with_frame(frame, source=source, report=ds.report, plan=plan))
     return tuple(out)

@@ -143,6 +143,12 @@ CASES: list[tuple[str, Call, type[BaseException], str]] = [
     ("corrupt file", lambda e: _load(e, _corrupt(e)), wb.DataError, r"b\.parquet"),
     ("corrupt pages", lambda e: _load(e, _corrupt_pages(e)), wb.DataError, r"b\.parquet.*thrift"),
     ("bad filter", lambda e: _load(e, e.good, filters=[("q", ">", 0)]), ValueError, r"filters=.*q"),
+    (
+        "list column",
+        lambda e: _load(e, _one(e, "lists", _frame().assign(l=[[1, 2]] * 400))),
+        wb.DataError,
+        r"'l' holds list<.*features=\[\.\.\.\]",
+    ),
     ("schemas differ", lambda e: _load(e, _schemas(e)), wb.DataError, r"'a' is .* in .*b\.parquet"),
     ("missing target", lambda e: _load(e, e.good, target="z"), wb.DataError, "'z'"),
     (

@@ -219,9 +219,14 @@ def encode_piece(
 
     names = list(dict.fromkeys([*features, *([target] if target else [])]))
     strata = {s.stratify_by for s in splits if s.stratify_by is not None}
+    from workbench.data.parquet import piece_error
+
     table = reader.table(piece, list(dict.fromkeys([*names, *strata])))
-    for step in splits:
-        by = table.column(step.stratify_by).to_pandas() if step.stratify_by else None
-        part = part_of_rows(table.num_rows, by, step.fractions, step.seed, index)
-        table = table.filter(pa.array(part == step.part))
-    return encode_table(table.select(names), features, categories, pending, target, dtype, gpu)
+    try:
+        for step in splits:
+            by = table.column(step.stratify_by).to_pandas() if step.stratify_by else None
+            part = part_of_rows(table.num_rows, by, step.fractions, step.seed, index)
+            table = table.filter(pa.array(part == step.part))
+        return encode_table(table.select(names), features, categories, pending, target, dtype, gpu)
+    except pa.ArrowException as err:
+        raise piece_error(piece, err, "encoding X") from None

@@ -13,6 +13,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from workbench import config
 from workbench.data.catalog import FEATURE_KINDS, TASKS, CatalogEntry, datasets, get_entry
@@ -24,6 +25,7 @@ from workbench.data.parquet import (
     data_columns,
     parquet_frame,
     parquet_reader,
+    piece_error,
     pieces,
 )
 from workbench.data.sources import inspect_source
@@ -39,14 +41,30 @@ def _looks_like_name(source: str) -> bool:
     return bool(_NAME.match(source)) and not os.path.exists(source)
 
 
+def _refuse_nested(schema: pa.Schema, columns: list[str]) -> None:
+    """Refuse a feature or target whose values are lists, structs or maps."""
+    for col in columns:
+        kind = schema.field(col).type
+        if pa.types.is_nested(kind):
+            raise DataError(
+                f"column {col!r} holds {kind} values, which can be neither a number nor a "
+                f"category; leave it out with features=[...] (or features={{{col!r}: 'ignore'}}), "
+                "or flatten it into columns first"
+            )
+
+
 def _feature_kinds(
     frame: dd.DataFrame,
     target: str | None,
     features: Sequence[str] | Mapping[str, str] | None,
     categorical: Sequence[str],
     ignore: Mapping[str, str],
+    schema: pa.Schema | None = None,
 ) -> dict[str, str]:
-    """Decide each feature column's kind; refuse undeclared strings and unusable types."""
+    """Decide each feature column's kind; refuse undeclared strings and unusable types.
+
+    ``schema`` (Parquet's Arrow schema) tells lists, structs and maps from strings.
+    """
     declared: dict[str, str] = {c: "categorical" for c in categorical} | dict(ignore)
     if isinstance(features, Mapping):
         for col, kind in features.items():
@@ -69,6 +87,8 @@ def _feature_kinds(
         )
     if target in names:
         raise ValueError(f"the target {target!r} cannot also be a feature")
+    if schema is not None:  # lists, structs and maps are neither numbers nor categories
+        _refuse_nested(schema, names)
     kinds: dict[str, str] = {}
     for col in names:
         dtype = frame.dtypes[col]
@@ -221,7 +241,11 @@ def _summarize_piece(
     classes: bool,
 ) -> dict[str, Any]:
     """:func:`summarize` of one Parquet piece, reading only ``columns``."""
-    return summarize(reader.table(piece, columns), target, categorical, numeric, classes)
+    table = reader.table(piece, columns)
+    try:
+        return summarize(table, target, categorical, numeric, classes)
+    except pa.ArrowException as err:
+        raise piece_error(piece, err, f"checking the columns {columns}") from None
 
 
 def _set_levels(df: pd.DataFrame, categories: dict[str, list[Any]]) -> pd.DataFrame:
@@ -399,7 +423,9 @@ def load(
             f"the target {target!r} is not a column of {source!r}; its columns are "
             f"{list(shape.columns)}"
         )
-    kinds = _feature_kinds(shape, target, features, categorical, ignore)
+    if files.schema is not None and target is not None:
+        _refuse_nested(files.schema, [target])
+    kinds = _feature_kinds(shape, target, features, categorical, ignore, files.schema)
     selected = [*kinds, *([target] if target else [])]
     plan = None
     if files.format == "parquet":

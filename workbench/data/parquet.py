@@ -119,6 +119,15 @@ def read_piece(
         raise DataError(f"{url} could not be read ({why}); replace or remove it") from None
 
 
+def piece_error(piece: Piece, err: Exception, doing: str) -> DataError:
+    """A :class:`DataError` for an Arrow error while ``doing`` something with ``piece``."""
+    why = " ".join(str(err).split())
+    return DataError(
+        f"{piece[0]}: {doing} failed ({type(err).__name__}: {why}); leave the column out "
+        "with features=[...] or convert it in the files"
+    )
+
+
 def _types_mapper(strings: bool) -> Any:
     if not strings:
         return None

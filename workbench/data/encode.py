@@ -15,6 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.data.parquet import piece_error
+from workbench.data.split import part_of_rows
+from workbench.data.summary import levels
+
 if TYPE_CHECKING:
     from workbench.data.parquet import ParquetReader, Piece, SplitStep
 
@@ -86,12 +90,20 @@ def encode_frame(
             columns[j] = (s.to_numpy(dtype=dtype, na_value=np.nan), None)
     X = fill(np.empty((len(df), len(features)), dtype=dtype), columns)
     y = df[target].to_numpy() if target is not None else None
+    return _block(X, y, found, codes, gpu)
+
+
+def _block(
+    X: np.ndarray, y: np.ndarray | None, found: dict[str, Any], codes: dict[str, Any], gpu: bool
+) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
+    """An encoder's result; on the GPU when asked (``X`` later, if it still needs recoding)."""
+    rows = len(X)
     if gpu:
         import cupy
 
-        X = X if pending else cupy.asarray(X)
+        X = X if codes else cupy.asarray(X)
         y = cupy.asarray(y) if y is not None else None
-    return X, y, len(df), found, codes
+    return X, y, rows, found, codes
 
 
 def fill_pending(
@@ -124,16 +136,6 @@ def _dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if column.type.index_type != pa.int32():
         column = column.cast(pa.dictionary(pa.int32(), column.type.value_type))
     return column
-
-
-def _occurring(batches: list[pa.Array], own: pa.Array) -> list[Any]:
-    """The values of ``own`` that some row uses, missing ones left out, sorted as levels are."""
-    used = [pc.unique(b.indices).drop_null() for b in batches]
-    values = own.take(pa.concat_arrays(used)) if used else own.slice(0, 0)
-    values = pc.unique(values).drop_null()
-    if pa.types.is_floating(values.type):
-        values = values.filter(pc.invert(pc.is_nan(values)))
-    return sorted(values.to_pylist(), key=str)
 
 
 def encode_table(
@@ -170,7 +172,7 @@ def encode_table(
         own_arrow = chunks[0].dictionary if chunks else pa.array([])
         own = pd.Index(own_arrow.to_pylist(), dtype=object)
         if c in pending:
-            found[c] = _occurring(chunks, own_arrow)
+            found[c] = sorted(levels(table.column(c)), key=str)
             lookups[index[c]] = lookup(own, found[c], dtype)
             values = [ch.indices.fill_null(-1).to_numpy(zero_copy_only=False) for ch in chunks]
             codes[c] = (index[c], np.concatenate(values) if values else np.empty(0, np.int8), own)
@@ -193,12 +195,7 @@ def encode_table(
         fill(X[start:stop], columns)
         start = stop
     y = table.column(target).to_numpy() if target is not None else None
-    if gpu:
-        import cupy
-
-        X = X if pending else cupy.asarray(X)
-        y = cupy.asarray(y) if y is not None else None
-    return X, y, table.num_rows, found, codes
+    return _block(X, y, found, codes, gpu)
 
 
 def encode_piece(
@@ -215,12 +212,8 @@ def encode_piece(
     gpu: bool,
 ) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
     """Read partition number ``index``, keep its rows of the ``splits``, encode it."""
-    from workbench.data.split import part_of_rows
-
     names = list(dict.fromkeys([*features, *([target] if target else [])]))
     strata = {s.stratify_by for s in splits if s.stratify_by is not None}
-    from workbench.data.parquet import piece_error
-
     table = reader.table(piece, list(dict.fromkeys([*names, *strata])))
     try:
         for step in splits:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
@@ -116,16 +117,37 @@ def _persist_round_robin(client: Client, frame: Any) -> tuple[Any, list[Any]]:
     without that worker's threads (or refuses to start). The choice is a preference, not a
     pin: if that worker is lost, the partition is computed elsewhere.
     """
-    workers = sorted(scheduler_workers(client))
+    workers: list[str | None] = list(sorted(scheduler_workers(client)))
     parts = frame.to_delayed()  # optimised: reading few columns of small files can fuse parts
-    futures = [
-        client.compute(part, workers=[workers[i % len(workers)]], allow_other_workers=True)
-        for i, part in enumerate(parts)
-    ]
+    futures = _spread(
+        len(parts),
+        workers,
+        lambda mine, where: client.compute(
+            [parts[i] for i in mine], workers=where, allow_other_workers=True
+        ),
+    )
     wait(futures)
     divisions = frame.divisions if len(parts) == frame.npartitions else None
     persisted = dd.from_delayed(futures, meta=frame._meta, divisions=divisions, verify_meta=False)
     return persisted, futures
+
+
+def _spread(
+    n: int,
+    workers: list[str | None],
+    submit: Callable[[list[int], list[str] | None], list[Any]],
+) -> list[Any]:
+    """Futures of items ``0..n-1`` placed round-robin over ``workers``, one call per worker.
+
+    ``submit(indices, where)`` makes the futures of those items, preferring the workers
+    ``where`` (``None`` for anywhere: a worker ``None`` leaves the choice to Dask).
+    """
+    out: list[Any] = [None] * n
+    for w, worker in enumerate(workers):
+        mine = list(range(w, n, len(workers)))
+        for i, future in zip(mine, submit(mine, None if worker is None else [worker]), strict=True):
+            out[i] = future
+    return out
 
 
 def persist(ds: Dataset, client: Any = None, *, device: str = "cpu") -> Dataset:
@@ -294,10 +316,10 @@ def _to_arrays(
     if plan is not None and plan.describes(ds.frame) and not ds.persisted:
         # straight from Arrow, no pandas frame; the tasks get the reader and the splits, not
         # the whole plan (its pieces would travel with every task)
-        blocks = [None] * len(plan.pieces)
-        for w, worker in enumerate(workers):
-            mine = list(range(w, len(plan.pieces), len(workers)))
-            futures = client.map(
+        blocks = _spread(
+            len(plan.pieces),
+            workers,
+            lambda mine, where: client.map(
                 encode_piece,
                 [plan.pieces[i] for i in mine],
                 mine,
@@ -309,12 +331,11 @@ def _to_arrays(
                 target=ds.target,
                 dtype=np_dtype,
                 gpu=gpu,
-                workers=None if worker is None else [worker],
+                workers=where,
                 allow_other_workers=True,
                 pure=False,
-            )
-            for k, i in enumerate(mine):
-                blocks[i] = futures[k]
+            ),
+        )
     else:
         encoded = ds.frame.map_partitions(  # fused with the read: one task per partition
             encode_frame,
@@ -329,16 +350,13 @@ def _to_arrays(
             align_dataframes=False,
         )
         parts = encoded.to_delayed()
-        blocks = [None] * len(parts)
-        for w, worker in enumerate(workers):
-            mine = list(range(w, len(parts), len(workers)))
-            futures = client.compute(
-                [parts[i] for i in mine],
-                workers=None if worker is None else [worker],
-                allow_other_workers=True,
-            )
-            for k, i in enumerate(mine):
-                blocks[i] = futures[k]
+        blocks = _spread(
+            len(parts),
+            workers,
+            lambda mine, where: client.compute(
+                [parts[i] for i in mine], workers=where, allow_other_workers=True
+            ),
+        )
     # X, y and the small parts taken out where each tuple is (no copy): 3 tasks, not 5
     x_parts = client.map(operator.getitem, blocks, [0] * len(blocks), pure=False)
     y_parts = client.map(operator.getitem, blocks, [1] * len(blocks), pure=False)

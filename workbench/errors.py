@@ -50,3 +50,7 @@ class TrainingError(WorkbenchError, RuntimeError):
 
 class InsufficientMemoryError(WorkbenchError, MemoryError):
     """Data would not fit in the cluster's free memory; the message gives the figures."""
+
+
+class InsecureClusterWarning(UserWarning):
+    """A cluster listens beyond loopback without TLS: whoever reaches it can run code on it."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
@@ -51,3 +55,135 @@ def test_extras_are_declared() -> None:
     gpu = " ".join(meta["optional-dependencies"]["gpu"])
     assert "dask-cuda[cu12]" in gpu and "cupy-cuda12x" in gpu
     assert meta["scripts"]["workbench"] == "workbench.cli:main"
+
+
+# --- every model the README offers works from the core install (`pip install -e .`) -------------
+
+_CORE_RUN = """
+import numpy as np, pandas as pd, sys
+import workbench as wb
+
+if __name__ == "__main__":
+    folder = sys.argv[1]
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=400)
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=400), "y": (a > 0).astype("int64")})
+    frame.to_parquet(f"{folder}/part.0.parquet")
+    with wb.start_cluster("local-cpu", n_workers=1, threads_per_worker=1, processes=False) as c:
+        client = c.get_client()
+        ds = wb.load(folder, target="y", client=client)
+        train, valid = ds.split((0.8, 0.2), seed=0)
+        for kind in ("xgboost", "lightgbm", "linear"):
+            model = wb.train(train, valid, model=kind, rounds=3, progress=False, client=client)
+            print(kind, "auc", round(model.evaluate(valid, client=client)["auc"], 3))
+"""
+
+
+def _core_distributions() -> set[str]:
+    """The distributions that ``pip install .`` brings: pyproject's dependencies and theirs."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.utils import canonicalize_name
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    todo = [(Requirement(r), "") for r in meta["dependencies"]]
+    seen: set[tuple[str, str]] = set()
+    names: set[str] = set()
+    while todo:
+        req, parent_extra = todo.pop()
+        if req.marker is not None and not req.marker.evaluate({"extra": parent_extra}):
+            continue
+        name = canonicalize_name(req.name)
+        for extra in ["", *sorted(req.extras)]:
+            if (name, extra) in seen:
+                continue
+            seen.add((name, extra))
+            names.add(name)
+            try:
+                requires = distribution(name).requires or []
+            except PackageNotFoundError:
+                continue  # a requirement for another platform
+            todo += [(Requirement(r), extra) for r in requires]
+    return names
+
+
+def _core_site_packages(folder: Path) -> Path:
+    """A site-packages holding links to the core distributions' files only."""
+    from importlib.metadata import distributions
+
+    from packaging.utils import canonicalize_name
+
+    core = _core_distributions()
+    site = folder / "site-packages"
+    site.mkdir()
+    for dist in distributions():
+        if canonicalize_name(dist.metadata["Name"]) not in core or dist.files is None:
+            continue
+        for file in dist.files:
+            top = file.parts[0]
+            if top in ("..", "__pycache__") or top.endswith(".pth"):
+                continue
+            source = Path(str(dist.locate_file(top)))
+            link = site / top
+            if source.exists() and not link.exists():
+                link.symlink_to(source)
+    return site
+
+
+def test_every_model_trains_from_the_core_install(tmp_path: Path) -> None:
+    """XGBoost, LightGBM and the linear model train with only pyproject's core dependencies.
+
+    The extras (lab, test, gpu, remote) are left out of the interpreter's path: this is what a
+    user has after the README's first command. lightgbm.dask imports scikit-learn, which none of
+    the core dependencies required before it was named (issue 12, item 11).
+    """
+    site = _core_site_packages(tmp_path)
+    assert not (site / "sklearn").exists() or "scikit-learn" in _core_distributions()
+    assert not (site / "nbclient").exists() and not (site / "pytest").exists()
+    data = tmp_path / "data"
+    data.mkdir()
+    script = tmp_path / "core.py"
+    script.write_text(_CORE_RUN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DASK_"))}
+    env["PYTHONPATH"] = f"{site}{os.pathsep}{ROOT}"
+    run = subprocess.run(
+        [sys.executable, "-S", str(script), str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for kind in ("xgboost", "lightgbm", "linear"):
+        assert f"{kind} auc" in run.stdout
+
+
+def test_lightgbm_without_scikit_learn_names_the_fix(tmp_path: Path) -> None:
+    """With scikit-learn removed (``pip install --no-deps``), model='lightgbm' says what to install."""
+    site = _core_site_packages(tmp_path)
+    (site / "sklearn").unlink()
+    script = tmp_path / "no_sklearn.py"
+    script.write_text(
+        "import numpy as np, pandas as pd, sys\n"
+        "import workbench as wb\n"
+        "if __name__ == '__main__':\n"
+        "    pd.DataFrame({'a': np.arange(40.0), 'y': np.arange(40) % 2}).to_parquet(\n"
+        "        sys.argv[1] + '/p.parquet')\n"
+        "    with wb.start_cluster('local-cpu', n_workers=1, processes=False) as c:\n"
+        "        ds = wb.load(sys.argv[1], target='y', client=c.get_client())\n"
+        "        try:\n"
+        "            wb.train(ds, model='lightgbm', rounds=2, progress=False)\n"
+        "        except wb.MissingDependencyError as e:\n"
+        "            print('refused:', e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DASK_"))}
+    env["PYTHONPATH"] = f"{site}{os.pathsep}{ROOT}"
+    run = subprocess.run(
+        [sys.executable, "-S", str(script), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "refused:" in run.stdout and "pip install scikit-learn" in run.stdout

@@ -89,6 +89,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "model='lightgbm' needs the lightgbm package (with its Dask support): "
         "pip install lightgbm scikit-learn"
     ) from e
+if not lightgbm.compat.SKLEARN_INSTALLED:  # lightgbm.dask trains through lightgbm.sklearn
+    raise MissingDependencyError(
+        "model='lightgbm' needs scikit-learn (lightgbm.dask builds its models with it), which "
+        "is missing: pip install scikit-learn"
+    )
 
 if TYPE_CHECKING:
     import dask.array as da

@@ -54,3 +54,10 @@ class InsufficientMemoryError(WorkbenchError, MemoryError):
 
 class InsecureClusterWarning(UserWarning):
     """A cluster listens beyond loopback without TLS: whoever reaches it can run code on it."""
+
+
+class ModelFileError(WorkbenchError, ValueError):
+    """A model file is not one this workbench reads: damaged, altered, or another version.
+
+    The message names the file and what is wrong with it.
+    """

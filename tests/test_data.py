@@ -69,6 +69,7 @@ def test_generate_is_deterministic_whatever_the_workers(
     assert c.task == "binary" and c.target == "is_signal"
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
         "_SUCCESS",
+        "_workbench.json",
         "part.00000.parquet",
         "part.00001.parquet",
         "part.00002.parquet",

@@ -265,7 +265,11 @@ def data_list() -> None:
 @click.option("--out", "out", required=True, help="Folder or fsspec URL to write Parquet to.")
 @click.option("--partitions", type=int, default=None, help="Number of files.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing folder.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a folder this command wrote before (never one holding other files).",
+)
 @click.option("--profile", "-p", default=None, help="Cluster profile to generate on.")
 def data_generate(
     name: str,
@@ -356,7 +360,10 @@ def data_info(source: str, fmt: str | None) -> None:
 @main.command("demo")
 @click.option("--rows", type=int, default=1_000_000, show_default=True, help="Rows of fraud data.")
 @click.option(
-    "--out", default="workbench-demo", show_default=True, help="Folder for data and model."
+    "--out",
+    default="workbench-demo",
+    show_default=True,
+    help="Folder for data and model; an OUT/data holding your own files is refused.",
 )
 @click.option("--rounds", type=int, default=300, show_default=True, help="Most boosting rounds.")
 @click.option("--model", default="xgboost", show_default=True, help="xgboost, lightgbm or linear.")
@@ -367,7 +374,7 @@ def demo_cmd(rows: int, out: str, rounds: int, model: str, profile: str | None) 
 
     try:
         run(rows=rows, out=out, rounds=rounds, profile=profile, model=model)
-    except (WorkbenchError, ValueError, TypeError) as err:
+    except (WorkbenchError, ValueError, TypeError, FileExistsError) as err:
         _fail(err)
 
 

@@ -14,22 +14,23 @@ from typing import Any
 
 import click
 
+from workbench.data.generate import check_replaceable, generate, read_stamp
+
 logger = logging.getLogger("workbench")
 
 
 def _data(name: str, rows: int, folder: Path, client: Any) -> Any:
-    """The generated dataset at ``folder``, made again only if it is not the one asked for."""
-    import json
+    """The generated dataset at ``folder``, made again only if it is not the one asked for.
 
-    from workbench.data.generate import generate
-
-    stamp = folder / "_workbench_demo.json"
-    want = {"name": name, "rows": rows, "seed": 0}
-    if not (stamp.exists() and json.loads(stamp.read_text()) == want):
-        generate(name, rows, folder, seed=0, overwrite=True, client=client)
-        stamp.write_text(json.dumps(want))
-    else:
+    ``folder`` holds the data an earlier demo generated (its ``_workbench.json`` says what),
+    or is replaced through :func:`~workbench.data.generate.generate`, which replaces only a
+    folder the workbench wrote: ``run`` has checked that before starting the cluster.
+    """
+    stamp = read_stamp(folder)
+    if stamp is not None and (stamp["generator"], stamp["rows"], stamp["seed"]) == (name, rows, 0):
         click.echo(f"using the {rows:,} rows already generated in {folder}")
+    else:
+        generate(name, rows, folder, seed=0, overwrite=True, client=client)
     return load_catalog_like(name, str(folder), client)
 
 
@@ -67,7 +68,14 @@ def run(
     profile: str | None = None,
     model: str = "xgboost",
 ) -> dict[str, Any]:
-    """Run the demo; return what it printed as values (metrics, paths, seconds)."""
+    """Run the demo; return what it printed as values (metrics, paths, seconds).
+
+    The data goes to ``OUT/data``, the model to ``OUT/model.wbm``. ``OUT/data`` may be
+    missing, empty, or the data an earlier demo wrote (reused when it has the rows asked
+    for, replaced otherwise). A ``OUT/data`` holding anything the workbench did not write is
+    never touched: the demo stops before starting the cluster with a FileExistsError that
+    names the entry; pass another ``out``.
+    """
     from workbench.clusters.start import start_cluster
     from workbench.training.api import train
 
@@ -75,6 +83,10 @@ def run(
         raise ValueError(f"rows={rows!r}: the demo needs at least 1000 rows, e.g. --rows 100000")
     start = time.perf_counter()
     folder = Path(out).expanduser()
+    try:
+        check_replaceable(folder / "data")
+    except FileExistsError as err:
+        raise FileExistsError(f"{err} (workbench demo: another --out)") from err
     folder.mkdir(parents=True, exist_ok=True)
     with start_cluster(profile) as cluster:
         client = cluster.get_client()

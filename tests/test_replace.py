@@ -23,6 +23,7 @@ from distributed import Client
 
 import workbench as wb
 from workbench.cli import main
+from workbench.data import folders
 from workbench.data import generate as gen
 from workbench.data.catalog import CatalogEntry
 from workbench.data.generators import make_partition, partition_sizes
@@ -161,7 +162,7 @@ def test_a_failure_while_writing_removes_only_the_temporary_folder(
         if step == "written":
             raise OSError("disk full")
 
-    monkeypatch.setattr(gen, "_step", fail)
+    monkeypatch.setattr(folders, "_step", fail)
     with pytest.raises(OSError, match="disk full"):
         make(client, tmp_path / "data", NEW, overwrite=True)
     assert snapshot(tmp_path / "data") == old
@@ -174,7 +175,7 @@ CRASH = """
 import os, signal, sys
 from distributed import Client, LocalCluster
 import workbench as wb
-from workbench.data import generate as gen
+from workbench.data import folders
 
 at, path = sys.argv[1], sys.argv[2]
 
@@ -182,7 +183,7 @@ def crash(step, where):
     if step == at:
         os.kill(os.getpid(), signal.SIGKILL)
 
-gen._step = crash
+folders._step = crash
 with (
     LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                  dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0") as c,
@@ -215,8 +216,8 @@ def test_a_crash_at_any_step_leaves_the_old_or_the_new_data_whole(
         assert not data.exists()
         assert len(list(tmp_path.glob("data.old-*"))) == 1
     # what the next generate (or catalog load) of PATH does first
-    gen.check_replaceable(data)
-    stamp = gen.read_stamp(data)
+    folders.check_replaceable(data)
+    stamp = folders.read_stamp(data)
     assert stamp is not None and (stamp["rows"], stamp["partitions"], stamp["seed"]) == whole
     pd.testing.assert_frame_equal(written(data), expected(*whole))
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("data")} == before
@@ -287,12 +288,12 @@ def test_object_store_after_a_crash_is_incomplete_but_still_its_own(
         if at == step:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(gen, "_step", crash)
+    monkeypatch.setattr(folders, "_step", crash)
     with pytest.raises(KeyboardInterrupt):
         make(client, url, NEW, overwrite=True)
     monkeypatch.undo()
     assert not memory.exists("/wbreplace/data/_SUCCESS")  # never taken for complete data
-    assert gen.read_stamp(url) is None
+    assert folders.read_stamp(url) is None
     if step == "stamped":  # stopped with the stamp written first: still the workbench's
         with pytest.raises(FileExistsError, match="incomplete: no _SUCCESS"):
             make(client, url, NEW)

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from workbench.data.generate import check_replaceable, generate, read_stamp
+from workbench.data.folders import check_replaceable, read_stamp
+from workbench.data.generate import generate
 
 logger = logging.getLogger("workbench")
 

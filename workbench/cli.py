@@ -422,6 +422,11 @@ def _load_for_cli(
 )
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A model parameter.")
 @click.option("--out", required=True, help="Model file to write (local path or URL).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing model file at --out (never a file that is not a model).",
+)
 @click.option("--profile", "-p", default=None, help="Cluster profile (default: local).")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar.")
 @click.option(
@@ -440,21 +445,26 @@ def train_cmd(
     valid_fraction: float,
     params: tuple[str, ...],
     out: str,
+    overwrite: bool,
     profile: str | None,
     progress: bool | None,
     eval_train: bool,
 ) -> None:
-    """Train a model on a dataset and save it; print its validation metrics."""
+    """Train a model on a dataset and save it; print its validation metrics.
+
+    An existing --out is refused before anything runs, unless --overwrite is given and it is a
+    workbench model file (a file that is not a model is never replaced).
+    """
     from workbench.clusters.start import start_cluster
+    from workbench.training import store
     from workbench.training.api import train
 
     try:
-        from pathlib import Path
-
-        if "://" not in out and Path(out).is_dir():
-            raise ValueError(
-                f"--out {out!r} is a folder; give a model file such as {out}/model.wbm"
-            )
+        if_exists: store.IfExists = "model" if overwrite else "refuse"
+        try:
+            store.check_target(out, if_exists, how="add --overwrite")
+        except ValueError as e:
+            raise ValueError(f"--out: {e}") from None
         from workbench.data.catalog import get_entry
 
         if target is None and (categorical or drop) and get_entry(data) is not None:
@@ -484,7 +494,7 @@ def train_cmd(
                 progress=progress,
                 eval_train=True if eval_train or valid is None else None,
             )
-            path = trained.save(out)
+            path = trained.save(out, overwrite=overwrite)
     except (WorkbenchError, ValueError, TypeError, OSError) as err:
         _fail(err)
         return

@@ -15,7 +15,7 @@ import numpy as np
 from workbench import config
 from workbench._client import ensure_client, scheduler_workers
 from workbench.errors import TrainingError
-from workbench.training import labels
+from workbench.training import labels, store
 from workbench.training.model import KINDS, Model, backend
 
 if TYPE_CHECKING:
@@ -193,7 +193,8 @@ def train(
         Show a progress bar (a widget in notebooks); ``workbench.train.progress`` by default.
     checkpoint_path
         Also write each checkpoint there (a local path or fsspec URL) as a model file,
-        atomically; ``resume=`` continues from it.
+        atomically; ``resume=`` continues from it. It may hold a workbench model file (a
+        checkpoint replaces it each time), but nothing else: that is refused before training.
     resume
         A model or checkpoint (path or :class:`Model`) to continue training: ``rounds`` counts
         its rounds too.
@@ -224,6 +225,8 @@ def train(
             f"checkpoints (checkpoint_every, checkpoint_path, resume) are for model='xgboost' "
             f"only, not {model!r}"
         )
+    if checkpoint_path:  # a checkpoint replaces a model file, never the user's other files
+        store.check_target(checkpoint_path, "model")
     _check_backend_params(model, params, train)
     client = ensure_client(client)
     show = bool(config.get("train.progress", progress))

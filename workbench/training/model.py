@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench._client import ensure_client
+from workbench.errors import ModelFileError
 from workbench.training import labels, store
 
 if TYPE_CHECKING:
@@ -253,30 +256,83 @@ class Model:
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
-    def save(self, path: str) -> str:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> str:
         """Write the model to one file (a local path or an fsspec URL), atomically.
 
         The file is a zip archive of the estimator in its own format (``model.ubj`` for
         XGBoost, ``model.txt`` for LightGBM, ``model.json`` for linear) and ``workbench.json``
-        (features, target, levels, classes, params, metrics, history, versions). It is written
-        under a temporary name and renamed: a crash while saving leaves the old file intact.
-        Returns the path written.
+        (features, target, levels, classes, params, metrics, history, versions, and the size and
+        SHA-256 of the estimator's file). A local file is written under a temporary name and
+        renamed, an object store's in one put: a crash while saving leaves the old file whole.
+
+        Parameters
+        ----------
+        path
+            A local path or fsspec URL (``str`` or a path object; not ``bytes``).
+        overwrite
+            ``True`` (the default, as ``DataFrame.to_parquet`` and XGBoost's ``save_model``
+            do): replace an existing *workbench model file*; anything else there (a CSV named
+            ``model.wbm``) is refused, never replaced. ``False``: refuse any existing file.
+            A replaced local file keeps its permissions; a new one gets ``0666 & ~umask``.
+
+        Returns
+        -------
+        str
+            The path written.
+
+        Raises
+        ------
+        TypeError
+            ``path`` is bytes or not a path.
+        ValueError
+            ``path`` is a folder.
+        FileExistsError
+            Something that may not be replaced is at ``path`` (the message says what).
         """
-        if not isinstance(path, str | bytes) and not hasattr(path, "__fspath__"):
-            raise TypeError(f"path must be a string or a path, not {type(path).__name__}")
+        target = store.as_path(path)
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"overwrite must be True or False, not {overwrite!r}")
+        if_exists: store.IfExists = "model" if overwrite else "refuse"
+        store.check_target(target, if_exists)  # before the estimator is serialised
         data = store.pack(
             self.manifest(), {_FILES[self.kind]: backend(self.kind).to_bytes(self.estimator)}
         )
-        return store.write_atomic(str(path), data)
+        return store.write_atomic(target, data, if_exists=if_exists)
 
     @classmethod
-    def load(cls, path: str) -> Model:
-        """Read a model written by :meth:`save`."""
-        source = str(path)
-        manifest, files = store.unpack(store.read_bytes(source), source)
+    def load(cls, path: str | os.PathLike[str]) -> Model:
+        """Read a model written by :meth:`save`, checking everything in it.
+
+        Raises
+        ------
+        FileNotFoundError
+            Nothing at ``path``.
+        ModelFileError
+            The file is not a workbench model this workbench reads: another format version,
+            a manifest that lacks a field or holds a wrong type, an estimator whose SHA-256
+            or features (names, order, count) differ from the manifest's, an unexpected or
+            oversized member, or damage. The message names the file and the fault.
+        """
+        source = store.as_path(path)
+        manifest, files = store.read(source)
+        _check_manifest(manifest, source)
         kind = manifest["kind"]
-        estimator = backend(kind).from_bytes(files[_FILES[kind]])
-        history = pd.DataFrame(**{k: v for k, v in manifest["history"].items()})
+        name = _FILES[kind]
+        if set(files) != {name}:
+            raise ModelFileError(
+                f"{source!r}: a {kind} model file holds {name!r} only, not {sorted(files)}"
+            )
+        try:
+            estimator = backend(kind).from_bytes(files[name])
+        except ImportError:
+            raise
+        except Exception as e:
+            raise ModelFileError(f"{source!r}: its {name} is not a {kind} model ({e})") from None
+        _check_estimator(kind, estimator, manifest, source)
+        try:
+            history = pd.DataFrame(**{k: manifest["history"][k] for k in _HISTORY})
+        except (ValueError, TypeError) as e:
+            raise ModelFileError(f"{source!r}: its history is not a table ({e})") from None
         history.index.name = "round"
         return cls(
             kind=kind,
@@ -313,17 +369,160 @@ class Model:
         return render("model.html.j2", model=self, importance=self.feature_importance().head(10))
 
 
-def load_model(path: str) -> Model:
+def load_model(path: str | os.PathLike[str]) -> Model:
     """Read a model saved with :meth:`Model.save` (a local path or an fsspec URL).
 
     Raises
     ------
+    TypeError
+        ``path`` is bytes or not a path.
     FileNotFoundError
         Nothing at ``path``.
-    ValueError
-        ``path`` is not a workbench model.
+    ModelFileError
+        ``path`` is not a workbench model this workbench reads (a ``ValueError`` too); the
+        message says why (see :meth:`Model.load`).
     """
     return Model.load(path)
+
+
+# --- checks of a model file's contents -------------------------------------------------------
+_HISTORY = ("columns", "index", "data")
+_TASKS = ("binary", "multiclass", "regression")
+_FEATURE_KINDS = ("numeric", "categorical")
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# (key, check, what the value must be): every manifest has these
+_SCHEMA: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("kind", lambda v: isinstance(v, str) and v in KINDS, f"one of {', '.join(KINDS)}"),
+    ("task", lambda v: isinstance(v, str) and v in _TASKS, f"one of {', '.join(_TASKS)}"),
+    ("target", lambda v: isinstance(v, str), "a string"),
+    (
+        "features",
+        lambda v: (
+            isinstance(v, dict)
+            and bool(v)
+            and all(isinstance(k, str) and k in _FEATURE_KINDS for k in v.values())
+        ),
+        "an object of feature name -> 'numeric' or 'categorical', not empty",
+    ),
+    (
+        "categories",
+        lambda v: isinstance(v, dict) and all(isinstance(x, list) for x in v.values()),
+        "an object of feature name -> list of levels",
+    ),
+    ("classes", lambda v: v is None or isinstance(v, list), "a list or null"),
+    ("params", lambda v: isinstance(v, dict), "an object"),
+    ("rounds", _is_count, "an integer >= 0"),
+    ("best_iteration", lambda v: v is None or _is_count(v), "an integer >= 0 or null"),
+    (
+        "metrics",
+        lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()),
+        "an object of metric name -> number",
+    ),
+    (
+        "history",
+        lambda v: isinstance(v, dict) and all(isinstance(v.get(k), list) for k in _HISTORY),
+        "an object with the lists 'columns', 'index' and 'data'",
+    ),
+    ("info", lambda v: isinstance(v, dict), "an object"),
+)
+# keys a manifest may lack
+_OPTIONAL: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("versions", lambda v: isinstance(v, dict), "an object"),
+    ("saved", lambda v: isinstance(v, str), "a string"),
+)
+
+
+def _check_manifest(manifest: dict[str, Any], source: str) -> None:
+    """Refuse a manifest that lacks a key, holds a wrong type, or contradicts itself."""
+
+    def bad(why: str) -> ModelFileError:
+        return ModelFileError(f"{source!r}: {store.MANIFEST} {why}")
+
+    missing = [key for key, _, _ in _SCHEMA if key not in manifest]
+    if missing:
+        raise bad(f"lacks {', '.join(map(repr, missing))} (damaged or altered)")
+    for key, check, what in (*_SCHEMA, *(o for o in _OPTIONAL if o[0] in manifest)):
+        if not check(manifest[key]):
+            raise bad(f"has {key}={manifest[key]!r:.120}; it must be {what}")
+    task, classes = manifest["task"], manifest["classes"]
+    if task == "regression" and classes is not None:
+        raise bad(f"has classes {classes!r:.120} for a regression model; it must be null")
+    if task != "regression" and (classes is None or len(classes) < 2):
+        raise bad(f"has classes {classes!r:.120} for a {task} model; it needs two or more")
+    if task == "binary" and len(classes) != 2:
+        raise bad(f"has {len(classes)} classes for a binary model; it needs two")
+    categorical = [f for f, k in manifest["features"].items() if k == "categorical"]
+    if set(manifest["categories"]) != set(categorical):
+        raise bad(
+            f"has levels for {sorted(manifest['categories'])}, but the categorical features "
+            f"are {categorical}"
+        )
+
+
+def _check_estimator(kind: str, estimator: Any, manifest: dict[str, Any], source: str) -> None:
+    """Refuse an estimator whose features (count, names, order, kinds) differ from the manifest's.
+
+    XGBoost keeps the names and types (``c`` for categorical) it was trained with, LightGBM
+    the names (spaces made ``_``), the linear model the count and which columns are categorical
+    with how many levels.
+    """
+    features: dict[str, str] = manifest["features"]
+    shown = names = list(features)
+    categorical = [j for j, k in enumerate(features.values()) if k == "categorical"]
+    theirs: list[str] | None = None
+    their_categorical: list[int] | None = None
+    if kind == "xgboost":
+        count = int(estimator.num_features())
+        theirs = estimator.feature_names
+        types = estimator.feature_types
+        if types is not None:
+            their_categorical = [j for j, t in enumerate(types) if t == "c"]
+    elif kind == "lightgbm":
+        count = int(estimator.num_feature())
+        theirs = list(estimator.feature_name())
+        names = [n.replace(" ", "_") for n in names]  # as LightGBM stores them
+    else:
+        count = int(estimator.n_features)
+        their_categorical = sorted(estimator.categorical)
+
+    def bad(why: str) -> ModelFileError:
+        return ModelFileError(
+            f"{source!r}: {why}; its predictions would use the wrong columns (altered?)"
+        )
+
+    if count != len(names):
+        raise bad(
+            f"{store.MANIFEST} lists {len(names)} features but the {kind} estimator has {count}"
+        )
+    if theirs is not None and list(theirs) != names:
+        j = next(i for i, (a, b) in enumerate(zip(names, theirs, strict=True)) if a != b)
+        order = " (the same names in another order)" if sorted(theirs) == sorted(names) else ""
+        raise bad(
+            f"feature {j} is {shown[j]!r} in {store.MANIFEST} but {theirs[j]!r} in the "
+            f"estimator{order}"
+        )
+    if their_categorical is not None and their_categorical != categorical:
+        raise bad(
+            f"the categorical columns are {categorical} {[shown[j] for j in categorical]} in "
+            f"{store.MANIFEST} but {their_categorical} in the estimator"
+        )
+    if kind == "linear":
+        levels = {j: max(1, len(manifest["categories"][names[j]])) for j in categorical}
+        theirs_levels = {int(j): int(n) for j, n in estimator.categorical.items()}
+        if levels != theirs_levels:
+            raise bad(
+                f"the categorical features have {levels} levels in {store.MANIFEST} but "
+                f"{theirs_levels} in the estimator"
+            )
 
 
 def _plain(value: Any) -> Any:

@@ -331,3 +331,14 @@ def test_demo_reuses_or_replaces_its_own_data(
     assert snapshot(tmp_path / "data") == first
     assert _data("fraud", 3_000, tmp_path / "data", client).rows == 3_000
     assert sorted(os.listdir(tmp_path)) == ["data", "notes", "raw_customers.csv"]
+
+
+def test_demo_refuses_a_model_file_it_did_not_write_before_starting(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "model.wbm").write_text("my own notes, not a model")
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(main, ["demo", "--rows", "1000", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "model.wbm" in result.output and "is not a workbench model file" in result.output
+    assert snapshot(tmp_path) == before  # refused before the cluster started or data was made

@@ -16,6 +16,7 @@ import click
 
 from workbench.data.folders import check_replaceable, read_stamp
 from workbench.data.generate import generate
+from workbench.training.store import check_target
 
 logger = logging.getLogger("workbench")
 
@@ -75,7 +76,8 @@ def run(
     missing, empty, or the data an earlier demo wrote (reused when it has the rows asked
     for, replaced otherwise). A ``OUT/data`` holding anything the workbench did not write is
     never touched: the demo stops before starting the cluster with a FileExistsError that
-    names the entry; pass another ``out``.
+    names the entry; pass another ``out``. So does a ``OUT/model.wbm`` that is not a workbench
+    model file (an earlier demo's model is replaced).
     """
     from workbench.clusters.start import start_cluster
     from workbench.training.api import train
@@ -86,6 +88,7 @@ def run(
     folder = Path(out).expanduser()
     try:
         check_replaceable(folder / "data")
+        check_target(folder / "model.wbm", "model")  # refused now, not after the training
     except FileExistsError as err:
         raise FileExistsError(f"{err} (workbench demo: another --out)") from err
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ folder as it was.
 
 from __future__ import annotations
 
+import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,43 @@ def _a_file(e: Env) -> Path:
     path = e.tmp / "afile.txt"
     path.write_text("x")
     return path
+
+
+def _foreign_folder(e: Env) -> Path:
+    """A folder holding a user's file and subfolder: never the workbench's to replace."""
+    folder = e.tmp / "mine"
+    (folder / "notes").mkdir(parents=True, exist_ok=True)
+    (folder / "raw_customers.csv").write_text("id,name\n1,Ada\n")
+    return folder
+
+
+def _model_file(
+    e: Env, name: str, change: Callable[[dict[str, Any], dict[str, bytes]], None]
+) -> Path:
+    """e.model saved, then its archive rewritten with ``change(manifest, members)`` applied."""
+    good = Path(e.model.save(str(e.tmp / "good.wbm")))
+    with zipfile.ZipFile(good) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    manifest = json.loads(members.pop("workbench.json"))
+    change(manifest, members)
+    path = e.tmp / f"{name}.wbm"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("workbench.json", json.dumps(manifest))
+        for n, data in members.items():
+            z.writestr(n, data)
+    return path
+
+
+def _flip_estimator(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    name = next(iter(members))
+    data = bytearray(members[name])
+    data[len(data) // 2] ^= 0xFF
+    members[name] = bytes(data)
+
+
+def _reorder(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
+    features = manifest["features"]  # name -> kind, in the estimator's column order
+    manifest["features"] = dict(reversed(list(features.items())))
 
 
 def _cli(*args: str) -> None:
@@ -282,6 +321,72 @@ CASES: list[tuple[str, Call, type[BaseException], str]] = [
         lambda e: wb.load_model(str(next(e.good.iterdir()))),
         ValueError,
         "not a workbench model",
+    ),
+    # --- replacing what is already there (issue 12) ------------------------------------------
+    (
+        "generate over your folder",
+        lambda e: wb.generate("fraud", 100, _foreign_folder(e), overwrite=True, client=e.client),
+        FileExistsError,
+        "was not written by the workbench",
+    ),
+    (
+        "generate over a file",
+        lambda e: wb.generate("fraud", 100, _a_file(e), overwrite=True, client=e.client),
+        FileExistsError,
+        "never replaces a file",
+    ),
+    ("save to a bytes path", lambda e: e.model.save(b"m.wbm"), TypeError, "is bytes"),
+    ("load a bytes path", lambda e: wb.load_model(b"m.wbm"), TypeError, "is bytes"),
+    (
+        "save onto your file",
+        lambda e: e.model.save(str(_a_file(e))),
+        FileExistsError,
+        "not a workbench model file",
+    ),
+    (
+        "save over a model with overwrite=False",
+        lambda e: e.model.save(e.model.save(str(e.tmp / "kept.wbm")), overwrite=False),
+        FileExistsError,
+        "already exists",
+    ),
+    (
+        "checkpoint onto your file",
+        lambda e: wb.train(e.ds, rounds=2, checkpoint_path=str(_a_file(e)), client=e.client),
+        FileExistsError,
+        "not a workbench model",
+    ),
+    (
+        "cli train over an existing model",
+        lambda e: _cli("train", "--data", str(e.good), "--target", "y", "--out", str(_a_file(e))),
+        SystemExit,
+        "--overwrite",
+    ),
+    # --- model files that are not what they say (issue 12) ------------------------------------
+    (
+        "model of a later format",
+        lambda e: wb.load_model(
+            _model_file(e, "v99", lambda m, f: m.update(format="workbench-model/99"))
+        ),
+        wb.ModelFileError,
+        "workbench-model/99",
+    ),
+    (
+        "model without its kind",
+        lambda e: wb.load_model(_model_file(e, "nokind", lambda m, f: m.pop("kind"))),
+        wb.ModelFileError,
+        "kind",
+    ),
+    (
+        "model with a flipped byte",
+        lambda e: wb.load_model(_model_file(e, "flipped", _flip_estimator)),
+        wb.ModelFileError,
+        "SHA-256",
+    ),
+    (
+        "model with reordered features",
+        lambda e: wb.load_model(_model_file(e, "reordered", _reorder)),
+        wb.ModelFileError,
+        "order",
     ),
     # --- clusters ---------------------------------------------------------------------------
     ("unknown profile", lambda e: wb.start_cluster("locl"), wb.ProfileError, "local"),

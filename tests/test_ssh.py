@@ -134,8 +134,8 @@ def _profile(folder: Path, sshd: dict, certs: dict | None) -> str:
                 "config": [],
             },
             "scheduler_options": {"host": "127.0.0.1", "port": 0},
+            # no host here: each worker binds to its own entry in hosts (127.0.0.1) by itself
             "worker_options": {
-                "host": "127.0.0.1",
                 "dashboard_address": "127.0.0.1:0",
                 "nthreads": 1,
                 "memory_limit": "1GiB",

@@ -72,9 +72,11 @@ def ssh_arguments(
 ) -> dict[str, Any]:
     """Return the keyword arguments for :class:`distributed.SSHCluster` from a profile.
 
-    The scheduler and workers are bound to the hosts named in the profile (never the
-    outward interface they would otherwise pick), and with TLS on, both get the certificate
-    files (as plain settings: they travel to the remote hosts as JSON).
+    The scheduler is bound to the first host named in the profile (never the outward
+    interface it would otherwise pick); each worker is bound to its own host by
+    :func:`ssh_specs` (``worker_options.host`` in the profile wins). With TLS on, the scheduler
+    and the workers get the server certificate, and the client (this process) the client
+    certificate (as plain settings: they travel to the remote hosts as JSON).
     """
     check_options(profile, ssh_options())
     opts = copy.deepcopy(profile.options)
@@ -107,6 +109,13 @@ def ssh_arguments(
         opts["security"] = security
     opts["scheduler_options"] = sched
     opts["worker_options"] = work
+    remote_python = opts.get("remote_python")
+    if isinstance(remote_python, list) and len(remote_python) != len(hosts):
+        raise ProfileError(
+            f"options.remote_python of profile {profile.name!r} is a list of "
+            f"{len(remote_python)} paths for {len(hosts)} hosts; give one per host, or one path "
+            f"for all ({profile.where('options.remote_python')})"
+        )
     connect = opts.get("connect_options")
     if connect is None:
         connect = opts["connect_options"] = {}
@@ -124,14 +133,68 @@ def ssh_arguments(
     return opts
 
 
+def ssh_specs(
+    arguments: dict[str, Any],
+) -> tuple[dict[str, Any], dict[int, dict[str, Any]], dict[str, Any]]:
+    """Split :func:`ssh_arguments` into the scheduler's and workers' specs of a ``SpecCluster``.
+
+    :class:`distributed.SSHCluster` gives every worker the same ``worker_options``, so a
+    worker without a ``host`` option would listen on all of its machine's interfaces. Here
+    each worker gets ``host`` = the host it runs on (its entry in ``hosts``), unless
+    ``worker_options`` names a host itself. The classes are distributed's own
+    (``distributed.deploy.ssh.Scheduler`` and ``Worker``).
+
+    Returns
+    -------
+    scheduler, workers, rest
+        The scheduler's spec, the workers' specs by number, and the remaining keyword
+        arguments of :class:`distributed.SpecCluster` (``security``).
+    """
+    from distributed.deploy.ssh import Scheduler as SSHScheduler
+    from distributed.deploy.ssh import Worker as SSHWorker
+
+    args = dict(arguments)
+    hosts: list[str] = args.pop("hosts")
+    connect = args.pop("connect_options")
+    work = args.pop("worker_options")
+    sched = args.pop("scheduler_options")
+    worker_class = args.pop("worker_class", "distributed.Nanny")
+    python = args.pop("remote_python", None)
+    pythons = python if isinstance(python, list) else [python] * len(hosts)
+    scheduler: dict[str, Any] = {
+        "cls": SSHScheduler,
+        "options": {
+            "address": hosts[0],
+            "connect_options": connect,
+            "kwargs": sched,
+            "remote_python": pythons[0],
+        },
+    }
+    workers: dict[int, dict[str, Any]] = {
+        i: {
+            "cls": SSHWorker,
+            "options": {
+                "address": host,
+                "connect_options": connect,
+                "kwargs": {**work, "host": work.get("host", host)},
+                "worker_class": worker_class,
+                "remote_python": pythons[i + 1],
+            },
+        }
+        for i, host in enumerate(hosts[1:])
+    }
+    return scheduler, workers, args
+
+
 def start_ssh(profile: Profile, *, security: Security | None, dashboard_address: str) -> Started:
-    """Start a :class:`distributed.SSHCluster` for an ``ssh`` profile."""
+    """Start an SSH cluster (``distributed.SSHCluster``'s parts) for an ``ssh`` profile."""
     _require("asyncssh", "ssh", "asyncssh")
-    from distributed import SSHCluster
+    from distributed import SpecCluster
 
     kwargs = ssh_arguments(profile, security=security, dashboard_address=dashboard_address)
+    scheduler, workers, rest = ssh_specs(kwargs)
     try:
-        return SSHCluster(**kwargs), []
+        return SpecCluster(workers, scheduler, name="SSHCluster", **rest), []
     except (OSError, RuntimeError) as err:
         target = kwargs["hosts"][0]
         port = (kwargs.get("connect_options") or {}).get("port", 22)

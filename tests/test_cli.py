@@ -38,7 +38,7 @@ def test_tls_make_writes_usable_certificates(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "tls" / "key.pem").stat().st_mode & 0o077 == 0
     names = sorted(p.name for p in (tmp_path / "tls").iterdir())
-    assert names == ["ca.pem", "cert.pem", "key.pem"]
+    assert names == ["ca.pem", "cert.pem", "client-cert.pem", "client-key.pem", "key.pem"]
     from workbench.clusters.security import security_from_files
 
     sec = security_from_files(

@@ -6,9 +6,11 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import dask.array as da
 import pytest
+from distributed import Client, Security
 
 import workbench as wb
 from tests.conftest import children, threads_settle, wait_until_gone
@@ -156,6 +158,18 @@ def test_tls_local_cluster_uses_temporary_certificates(other_certs: dict) -> Non
         assert "<td>on</td>" in cluster._repr_html_()
         x = da.ones((1000,), chunks=100)
         assert cluster.get_client().compute(x.sum()).result() == 1000
+        # clients hold a client certificate of their own, never the scheduler's and workers'
+        sec: Any = cluster.security
+        assert sec.tls_client_cert != sec.tls_scheduler_cert == sec.tls_worker_cert
+        assert sec.tls_client_key not in (sec.tls_scheduler_key, sec.tls_worker_key)
+        client_only = Security(
+            tls_ca_file=sec.tls_ca_file,
+            tls_client_cert=sec.tls_client_cert,
+            tls_client_key=sec.tls_client_key,
+            require_encryption=True,
+        )
+        with Client(cluster.scheduler_address, security=client_only, set_as_default=False) as c:
+            assert c.submit(sum, [1, 2]).result() == 3  # what a Lab kernel is given is enough
         # a client without the certificates, or with another CA's, is refused, fast
         t = time.monotonic()
         with pytest.raises(wb.SecurityConfigError):

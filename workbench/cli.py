@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import shlex
 import signal
 import sys
 import time
@@ -179,7 +181,8 @@ def cluster_render(
 
     Kubernetes: the manifests for `kubectl apply -f -` (the TLS Secret is made with the
     `kubectl create secret` line printed first, so the private key never lands in a
-    manifest file); Slurm: one job's batch script; SSH: the SSHCluster arguments.
+    manifest file); Slurm: one job's batch script; SSH: the scheduler and each worker, with
+    the SSH host it runs on and the options it starts with (its own `host` among them).
     """
     from workbench.clusters import remote
     from workbench.clusters.profiles import get_profile
@@ -197,23 +200,28 @@ def cluster_render(
             docs = remote.kubernetes_manifests(p, sec, include_secret=with_secret)
             if sec is not None and not with_secret:
                 name = p.options.get("tls_secret") or f"{p.options.get('name', 'workbench')}-tls"
-                ns = f" -n {p.options['namespace']}" if p.options.get("namespace") else ""
-                files = " ".join(
+                words = ["kubectl", "create", "secret", "generic", str(name)]
+                if p.options.get("namespace"):
+                    words += ["-n", str(p.options["namespace"])]
+                words += [
                     f"--from-file={k}={p.security[f]}"
                     for k, f in (
                         ("ca.pem", "ca_file"),
                         ("cert.pem", "cert_file"),
                         ("key.pem", "key_file"),
                     )
-                )
-                click.echo(f"# first: kubectl create secret generic {name}{ns} {files}")
+                ]
+                click.echo(f"# first: {shlex.join(words)}")
             click.echo(yaml.safe_dump_all(docs, sort_keys=False))
         elif p.kind == "slurm":
             click.echo(remote.slurm_job_script(p, sec))
         else:
             args = remote.ssh_arguments(p, security=sec, dashboard_address="127.0.0.1:8787")
-            args.pop("security", None)
-            click.echo(yaml.safe_dump(args, sort_keys=False))
+            scheduler, workers, _ = remote.ssh_specs(args)
+            # each process: the SSH host it runs on, then how it is started there
+            parts = [copy.deepcopy(spec["options"]) for spec in (scheduler, *workers.values())]
+            plan = [{"ssh_host": part.pop("address"), **part} for part in parts]
+            click.echo(yaml.safe_dump({"scheduler": plan[0], "workers": plan[1:]}, sort_keys=False))
     except (WorkbenchError, ValueError, TypeError) as err:
         _fail(err)
 
@@ -645,16 +653,32 @@ def tls() -> None:
 @tls.command("make")
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option(
-    "--host", "hosts", multiple=True, help="Host name or IP the certificate covers (repeat)."
+    "--host",
+    "hosts",
+    multiple=True,
+    help="Host name or IP address clients use to reach the scheduler or a worker (repeat).",
 )
 @click.option("--days", default=365, show_default=True, help="Validity in days.")
 def tls_make(folder: str, hosts: tuple[str, ...], days: int) -> None:
-    """Write a CA and a certificate signed by it into FOLDER (for tests and small teams)."""
+    """Write a new CA, a server and a client certificate into FOLDER (one folder per cluster).
+
+    cert.pem/key.pem (the server certificate, for every --host) go to the scheduler and the
+    workers; client-cert.pem/client-key.pem to users, notebooks and Lab kernels; ca.pem to all.
+    """
     from workbench.clusters.security import make_certificates
 
-    paths = make_certificates(folder, hosts or ("127.0.0.1", "localhost"), days=days)
+    try:
+        paths = make_certificates(folder, hosts or ("127.0.0.1", "localhost"), days=days)
+    except (ValueError, OSError) as err:
+        _fail(err)
+        return
     for role, p in paths.items():
         click.echo(f"{role}: {p}")
+    click.echo(
+        "scheduler and workers: ca_file, cert_file, key_file; clients (users, notebooks): "
+        "ca_file and the client certificate, e.g. wb.connect(address, security={'ca_file': "
+        "..., 'cert_file': <client_cert_file>, 'key_file': <client_key_file>})"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,8 @@ JupyterLab runs as a child process with two things prepared for it:
   ``--LabApp.app_settings_dir``), so the user's own settings still win and nothing outside the
   copy is changed;
 - the kernels' environment names the scheduler (``DASK_SCHEDULER_ADDRESS``) and, for a TLS
-  cluster, its certificates (``DASK_DISTRIBUTED__COMM__TLS__*``): ``distributed.Client()``
+  cluster, the CA and the *client* certificate (``DASK_DISTRIBUTED__COMM__TLS__*``; never the
+  scheduler's and workers' server certificate or key): ``distributed.Client()``
   and every workbench call with ``client=None`` connect to it (``distributed.get_client()``
   does not read that setting). Certificates that live only in memory (temporary ones) are
   written to a private folder (mode 0700) that is removed when JupyterLab exits.
@@ -114,7 +115,9 @@ def kernel_env(address: str, security: Any | None, folder: Path) -> dict[str, st
     address
         The scheduler's address.
     security
-        The cluster's :class:`distributed.Security`, or ``None`` for plain TCP.
+        The cluster's :class:`distributed.Security`, or ``None`` for plain TCP. Only its CA and
+        client certificate and key reach the kernels (a client certificate cannot serve as a
+        scheduler: see :mod:`workbench.clusters.security`).
     folder
         A private folder for certificates held only in memory.
     """

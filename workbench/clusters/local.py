@@ -1,8 +1,8 @@
 """Local deployments: distributed's ``LocalCluster`` and dask-cuda's ``LocalCUDACluster``.
 
 Both are the engine's own classes, configured: the workbench picks a layout for the machine,
-binds to localhost, adds TLS and the idle timeout, and falls back from an RMM pool to CuPy's
-asynchronous allocator where RMM is not installed.
+binds to localhost (with TLS by default where told to bind elsewhere), adds the idle timeout,
+and falls back from an RMM pool to CuPy's asynchronous allocator where RMM is not installed.
 """
 
 from __future__ import annotations
@@ -119,20 +119,34 @@ def _check_count(profile: Profile, key: str, value: Any, *, minimum: int) -> Non
         )
 
 
+def bind_host(options: dict[str, Any]) -> tuple[str, bool]:
+    """Where a local cluster with these options listens, and whether it listens at all.
+
+    The host is the ``host`` option, else ``workbench.cluster.host`` (127.0.0.1). An
+    in-process cluster (``processes: false``) without a ``host`` option talks over
+    ``inproc://`` unless TLS is on, so it does not listen for cluster traffic.
+    """
+    host = options.get("host")
+    if host is None:
+        return str(config.get("cluster.host")), options.get("processes", True) is not False
+    return str(host), True
+
+
 def _common_kwargs(
     opts: dict[str, Any],
     *,
     security: Security | None,
     dashboard_address: str,
 ) -> dict[str, Any]:
-    host = config.get("cluster.host")
-    in_process = opts.get("processes") is False and security is None
-    if in_process:
+    host, listens = bind_host(opts)
+    if security is None and not listens:
         # in-process clusters talk over inproc://, which has no host; without an address the
         # workers' HTTP servers (health, metrics) would listen on every interface
         opts.setdefault("worker_dashboard_address", f"{host}:0")
     else:
-        opts.setdefault("host", host)
+        opts["host"] = host
+        if security is None and opts.get("processes") is False:
+            opts["protocol"] = "tcp://"  # an in-process cluster given a host listens on it
     opts["dashboard_address"] = dashboard_address
     if security is not None:
         opts["security"] = security

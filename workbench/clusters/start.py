@@ -10,9 +10,9 @@ from typing import Any
 
 from workbench import config
 from workbench.clusters.cluster import Cluster
-from workbench.clusters.local import gpu_readiness, start_local, start_local_cuda
+from workbench.clusters.local import bind_host, gpu_readiness, start_local, start_local_cuda
 from workbench.clusters.profiles import Profile, get_profile
-from workbench.clusters.security import security_for_profile
+from workbench.clusters.security import security_for_local, security_for_profile
 from workbench.errors import ProfileError
 
 logger = logging.getLogger("workbench")
@@ -102,7 +102,10 @@ def start_cluster(
         Defaults to ``workbench.profiles.default`` (``"local"``: GPUs if present, else CPU).
     tls
         Encrypt and authenticate all cluster traffic. Local clusters use temporary
-        certificates; remote profiles need certificate files and default to ``True``.
+        certificates (or the profile's files) and default to TLS exactly when they listen
+        beyond loopback (``host="0.0.0.0"``, ``workbench.cluster.host``); ``tls=False`` there
+        is honoured with an :class:`~workbench.errors.InsecureClusterWarning`. Remote profiles
+        need certificate files and default to ``True``.
     minimum, maximum
         Scale adaptively between these worker counts (where the deployment can).
     idle_timeout
@@ -131,6 +134,11 @@ def start_cluster(
     MainGuardError
         Called from a script's top level without ``if __name__ == "__main__":``.
 
+    Warns
+    -----
+    InsecureClusterWarning
+        A local cluster listens beyond loopback with TLS turned off explicitly.
+
     Examples
     --------
     >>> import workbench as wb
@@ -156,6 +164,11 @@ def start_cluster(
         security = None
         if tls is not None:
             chosen = replace(chosen, security={**chosen.security, "tls": tls})
+    elif chosen.kind in ("local", "local-cuda"):
+        host, listens = bind_host(chosen.options)
+        security = security_for_local(
+            chosen.security, host=host, listens=listens, tls=tls, where=chosen.where("security")
+        )
     else:
         security = security_for_profile(
             chosen.security, remote=chosen.remote, where=chosen.where("security"), tls=tls

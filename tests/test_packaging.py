@@ -159,7 +159,7 @@ def test_every_model_trains_from_the_core_install(tmp_path: Path) -> None:
 
 
 def test_lightgbm_without_scikit_learn_names_the_fix(tmp_path: Path) -> None:
-    """With scikit-learn removed (``pip install --no-deps``), model='lightgbm' says what to install."""
+    """Without scikit-learn (``pip install --no-deps``) model='lightgbm' says what to install."""
     site = _core_site_packages(tmp_path)
     (site / "sklearn").unlink()
     script = tmp_path / "no_sklearn.py"

@@ -396,3 +396,17 @@ def test_ssh_workers_bind_to_their_own_hosts(user_profiles: Path, certs: dict) -
     (user_profiles / "ssh-hosts.yaml").write_text(yaml.safe_dump(data))
     plan = yaml.safe_load(CliRunner().invoke(main, ["cluster", "render", "ssh-hosts"]).output)
     assert {w["kwargs"]["host"] for w in plan["workers"]} == {"127.0.0.1"}
+
+
+def test_certificates_already_in_a_folder_are_never_replaced_silently(tmp_path: Path) -> None:
+    first = wb.make_certificates(tmp_path / "cluster")
+    before = {role: p.read_bytes() for role, p in first.items()}
+    with pytest.raises(FileExistsError, match=r"already holds certificates \(ca\.pem"):
+        wb.make_certificates(tmp_path / "cluster")
+    assert {role: p.read_bytes() for role, p in first.items()} == before
+    result = CliRunner().invoke(main, ["tls", "make", str(tmp_path / "cluster")])
+    assert result.exit_code != 0 and "--overwrite" in result.output
+    assert {role: p.read_bytes() for role, p in first.items()} == before
+    result = CliRunner().invoke(main, ["tls", "make", str(tmp_path / "cluster"), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert first["ca_file"].read_bytes() != before["ca_file"]

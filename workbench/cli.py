@@ -659,7 +659,8 @@ def tls() -> None:
     help="Host name or IP address clients use to reach the scheduler or a worker (repeat).",
 )
 @click.option("--days", default=365, show_default=True, help="Validity in days.")
-def tls_make(folder: str, hosts: tuple[str, ...], days: int) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace certificates already in FOLDER.")
+def tls_make(folder: str, hosts: tuple[str, ...], days: int, overwrite: bool) -> None:
     """Write a new CA, a server and a client certificate into FOLDER (one folder per cluster).
 
     cert.pem/key.pem (the server certificate, for every --host) go to the scheduler and the
@@ -668,7 +669,9 @@ def tls_make(folder: str, hosts: tuple[str, ...], days: int) -> None:
     from workbench.clusters.security import make_certificates
 
     try:
-        paths = make_certificates(folder, hosts or ("127.0.0.1", "localhost"), days=days)
+        paths = make_certificates(
+            folder, hosts or ("127.0.0.1", "localhost"), days=days, overwrite=overwrite
+        )
     except (ValueError, OSError) as err:
         _fail(err)
         return

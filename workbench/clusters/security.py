@@ -477,6 +477,7 @@ def make_certificates(
     *,
     days: int = 365,
     common_name: str = "workbench",
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write a new CA for one cluster, a server and a client certificate into ``folder``.
 
@@ -498,6 +499,9 @@ def make_certificates(
         Validity in days.
     common_name
         Subject name of the certificates.
+    overwrite
+        Replace certificates already in ``folder``. Without it they are refused: a cluster
+        that uses them would stop accepting its own clients, and the old CA is gone for good.
 
     Returns
     -------
@@ -507,8 +511,15 @@ def make_certificates(
     """
     contents = issue_certificates(hosts, days=days, common_name=common_name)
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     paths = {role: out / name for role, name in CERTIFICATE_FILES.items()}
+    there = [p.name for p in paths.values() if os.path.lexists(p)]
+    if there and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds certificates ({', '.join(there)}); a cluster using them would "
+            "stop accepting its clients if they were replaced: choose another folder (one per "
+            "cluster), or pass overwrite=True (workbench tls make --overwrite)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
     for role, p in paths.items():
         # a fresh temporary file (never a leftover one with other permissions), then rename
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")

@@ -410,3 +410,26 @@ def test_certificates_already_in_a_folder_are_never_replaced_silently(tmp_path: 
     result = CliRunner().invoke(main, ["tls", "make", str(tmp_path / "cluster"), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert first["ca_file"].read_bytes() != before["ca_file"]
+
+
+def test_lab_warns_when_kernels_would_get_the_scheduler_key(tmp_path: Path) -> None:
+    certs = wb.make_certificates(tmp_path / "certs")
+    shared = Security(
+        tls_ca_file=str(certs["ca_file"]),
+        tls_scheduler_cert=str(certs["cert_file"]),
+        tls_scheduler_key=str(certs["key_file"]),
+        tls_client_cert=str(certs["cert_file"]),  # a profile without client_cert_file
+        tls_client_key=str(certs["key_file"]),
+    )
+    with pytest.warns(wb.InsecureClusterWarning, match="client_cert_file"):
+        lab.kernel_env("tls://127.0.0.1:8786", shared, tmp_path / "a")
+    separate = Security(
+        tls_ca_file=str(certs["ca_file"]),
+        tls_scheduler_cert=str(certs["cert_file"]),
+        tls_scheduler_key=str(certs["key_file"]),
+        tls_client_cert=str(certs["client_cert_file"]),
+        tls_client_key=str(certs["client_key_file"]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lab.kernel_env("tls://127.0.0.1:8786", separate, tmp_path / "b")

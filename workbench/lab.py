@@ -28,11 +28,14 @@ import stat
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from workbench.errors import InsecureClusterWarning
 
 PLUGIN = "dask-labextension:plugin"
 NEEDED = ("jupyterlab", "dask_labextension")
@@ -124,6 +127,19 @@ def kernel_env(address: str, security: Any | None, folder: Path) -> dict[str, st
     env = {"DASK_SCHEDULER_ADDRESS": address}
     if security is None or not getattr(security, "tls_ca_file", None):
         return env
+    client_key = getattr(security, "tls_client_key", None)
+    if client_key and client_key in (
+        getattr(security, "tls_scheduler_key", None),
+        getattr(security, "tls_worker_key", None),
+    ):
+        warnings.warn(
+            "the cluster's clients use the scheduler's own certificate and key, so every kernel "
+            "of this Lab gets the key that lets it act as the scheduler: name a client "
+            "certificate in the profile (security.client_cert_file and client_key_file; "
+            "`workbench tls make` writes one)",
+            InsecureClusterWarning,
+            stacklevel=2,
+        )
     files = {
         "CA_FILE": ("tls_ca_file", "ca.pem"),
         "CLIENT__CERT": ("tls_client_cert", "client.pem"),

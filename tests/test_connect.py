@@ -2,18 +2,91 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import logging
+import socketserver
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 
+import dask
 import pytest
 from click.testing import CliRunner
-from distributed import Security
+from distributed import Client, Security
 
 import workbench as wb
 from tests.conftest import free_port, threads_settle
+from workbench._client import ensure_client
 from workbench.cli import main
+from workbench.clusters.connect import is_loopback, plain_tcp_warning
 from workbench.clusters.security import UnencryptedAllreduceWarning, warn_if_allreduce_unencrypted
+
+HTTP_SERVER = "an HTTP server"
+SILENT = "a silent server"
+
+
+@contextlib.contextmanager
+def non_dask_server(reply: bytes | str, lifetime: float = 60.0) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that does not speak Dask; yields its tcp:// address.
+
+    ``HTTP_SERVER``: the standard library's HTTP server (it answers Dask's handshake with a
+    400 response); ``SILENT``: it accepts, reads and never answers; bytes: it answers each
+    connection's first message with them. Connections are held until the block ends, or
+    ``lifetime`` seconds at most; the server and its threads are gone when the block ends.
+    """
+    stop = threading.Event()
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        timeout = lifetime  # of its reads: it waits for a request line that never comes
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Raw(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.settimeout(lifetime)
+            try:
+                self.request.recv(65536)  # the client's handshake
+                if isinstance(reply, bytes):
+                    self.request.sendall(reply)
+            except OSError:
+                return
+            stop.wait(lifetime)
+
+    server: socketserver.ThreadingTCPServer
+    if reply == HTTP_SERVER:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    else:
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Raw)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="non-dask-server")
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(lifetime)
+
+
+@contextlib.contextmanager
+def workbench_log(level: int = logging.DEBUG) -> Iterator[list[logging.LogRecord]]:
+    """The records of the ``workbench`` logger (which does not propagate) within the block."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("workbench")
+    old = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
 
 
 def test_connect_with_certificates_runs_work(tls_scheduler: str, certs: dict) -> None:
@@ -168,3 +241,143 @@ def test_cli_cluster_info_unreachable() -> None:
     result = CliRunner().invoke(main, ["cluster", "info", address, "--timeout", "1s"])
     assert result.exit_code == 1
     assert address in result.output
+
+
+# --- ports that are not a Dask scheduler's (issue 12, item 6) --------------------------------
+
+
+HTTP_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("server", [SILENT, HTTP_SERVER], ids=["silent", "http-server"])
+def test_a_silent_port_fails_within_the_timeout_and_leaves_nothing_running(server: str) -> None:
+    # An HTTP server waits for a request line that Dask's binary handshake never ends
+    before = {t.name for t in threading.enumerate()}
+    with non_dask_server(server) as address:
+        with pytest.raises(wb.ClusterConnectionError) as err:
+            wb.connect(address, timeout=1)  # before the fix: waited as long as the server held on
+        assert address in str(err.value)
+        assert "accepted the connection but did not speak Dask's protocol within 1s" in str(
+            err.value
+        )
+    assert threads_settle(before) == set()
+    with pytest.raises(ValueError):
+        Client.current()  # no client was left behind
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        HTTP_400,  # "HTTP/1.1" read as a message length: 3 EiB (MemoryError before the fix)
+        b"SSH-2.0-OpenSSH_9.6\r\n",  # an SSH server's greeting
+        b"\xff" * 64,  # the largest length there is
+        b"\x05\x00\x00\x00\x00\x00\x00\x00hello",  # a length, then no valid frames
+    ],
+    ids=["http-400", "ssh", "huge-length", "bad-frames"],
+)
+def test_a_port_speaking_another_protocol_is_named(reply: bytes | str) -> None:
+    with non_dask_server(reply) as address:
+        with pytest.raises(wb.ClusterConnectionError) as err:
+            wb.connect(address, timeout=5)
+        assert address in str(err.value)
+        assert "answered with something that is not Dask's protocol" in str(err.value)
+
+
+def test_a_workers_port_is_not_a_scheduler(tcp_client: Client) -> None:
+    worker = next(iter(tcp_client.scheduler_info(n_workers=-1)["workers"]))
+    with pytest.raises(wb.ClusterConnectionError) as err:
+        wb.connect(worker, timeout=5)  # a raw TypeError from the Client before
+    assert f"{worker} is a Dask worker, not a scheduler" in str(err.value)
+    assert tcp_client.scheduler.address in str(err.value)
+
+
+def test_cli_cluster_info_on_a_silent_port() -> None:
+    with non_dask_server(SILENT) as address:
+        result = CliRunner().invoke(main, ["cluster", "info", address, "--timeout", "1s"])
+    assert result.exit_code == 1
+    assert address in result.output and "did not speak Dask's protocol" in result.output
+
+
+def test_lab_scheduler_on_a_port_speaking_http() -> None:
+    with (
+        non_dask_server(HTTP_400) as address,
+        dask.config.set({"workbench.cluster.connect-timeout": "5s"}),
+    ):
+        result = CliRunner().invoke(main, ["lab", "--scheduler", address, "--no-browser"])
+    assert result.exit_code == 1, result.output
+    assert address in result.output and "not Dask's protocol" in result.output
+
+
+def test_scheduler_address_setting_on_a_silent_port() -> None:
+    with pytest.raises(ValueError):
+        Client.current()
+    with (
+        non_dask_server(SILENT) as address,
+        dask.config.set(
+            {"scheduler-address": address, "workbench.cluster.connect-timeout": "2s"}
+        ),
+        pytest.raises(wb.ClusterConnectionError) as err,
+    ):
+        ensure_client()
+    assert "scheduler-address" in str(err.value) and address in str(err.value)
+    assert "did not speak Dask's protocol within 2s" in str(err.value)
+
+
+def test_scheduler_address_setting_connects(tcp_client: Client) -> None:
+    address = tcp_client.scheduler.address
+    with dask.config.set({"scheduler-address": address}):
+        client = ensure_client()
+    try:
+        assert client is not tcp_client and client.scheduler.address == address
+        assert client.submit(sum, [1, 2]).result() == 3
+    finally:
+        client.close()
+
+
+# --- plain TCP off this machine (issue 12, item 7) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "tcp://10.0.0.5:8786",
+        "tcp://192.168.1.20:8786",
+        "tcp://scheduler.example.com:8786",
+        "tcp://[2001:db8::1]:8786",
+        "tcp://0.0.0.0:8786",
+    ],
+)
+def test_plain_tcp_off_this_machine_is_warned_about(address: str) -> None:
+    # decided from the address alone: no traffic goes there
+    warning = plain_tcp_warning(address)
+    assert warning is not None
+    assert address in warning and "pickled" in warning and "tls://" in warning
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "tcp://127.0.0.1:8786",
+        "tcp://127.1.2.3:8786",
+        "tcp://localhost:8786",
+        "tcp://[::1]:8786",
+        "tls://10.0.0.5:8786",
+    ],
+)
+def test_loopback_and_tls_are_not_warned_about(address: str) -> None:
+    assert plain_tcp_warning(address) is None
+
+
+def test_is_loopback() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("[::1]") and is_loopback("LOCALHOST")
+    assert not is_loopback("10.0.0.5") and not is_loopback("localhost.example.com")
+
+
+def test_connect_over_loopback_tcp_does_not_warn(tcp_client: Client) -> None:
+    with workbench_log(logging.WARNING) as records:
+        client = wb.connect(tcp_client.scheduler.address, set_as_default=False)
+    try:
+        assert client.submit(sum, [1, 2]).result() == 3
+    finally:
+        client.close()
+    assert not [r for r in records if r.levelno >= logging.WARNING]

@@ -7,7 +7,11 @@ import contextlib
 import logging
 from typing import Any
 
-from distributed import Client
+from distributed import Client, Security
+
+from workbench.clusters.connect import connect
+from workbench.config import setup_logging
+from workbench.errors import ClusterConnectionError, SecurityConfigError
 
 logger = logging.getLogger("workbench")
 
@@ -40,7 +44,6 @@ def ensure_client(client: Client | None = None) -> Client:
     if address:
         return _connect_configured(str(address))
     from workbench.clusters.start import start_cluster
-    from workbench.config import setup_logging
 
     setup_logging()
     logger.info("no Dask client is connected: starting the default local cluster for this session")
@@ -52,19 +55,25 @@ def ensure_client(client: Client | None = None) -> Client:
 
 
 def _connect_configured(address: str) -> Client:
-    from workbench.config import setup_logging
-    from workbench.errors import ClusterConnectionError
+    """Connect to Dask's ``scheduler-address`` setting through :func:`workbench.connect`.
 
+    The same checks as ``connect`` apply: the wait is bounded by
+    ``workbench.cluster.connect-timeout`` (a port that is not a Dask scheduler's gives a clear
+    error, not a hang), TLS settings come from Dask's config, and plain TCP off this machine
+    is warned about.
+    """
     setup_logging()
     logger.info("connecting to the scheduler at %s (Dask's scheduler-address setting)", address)
+    where = f"Dask's scheduler-address setting (DASK_SCHEDULER_ADDRESS) names {address}"
     try:
-        return Client(address, set_as_default=True)
-    except (OSError, TimeoutError) as e:
+        return connect(address, security=Security(), set_as_default=True)
+    except ClusterConnectionError as err:
         raise ClusterConnectionError(
-            f"Dask's scheduler-address setting (DASK_SCHEDULER_ADDRESS) names {address}, which "
-            f"did not answer ({type(e).__name__}: {e}); start that cluster, or unset the "
-            "setting to have a local cluster started"
-        ) from e
+            f"{where}, which did not answer as a Dask scheduler: {err} Start that cluster, or "
+            "unset the setting to have a local cluster started."
+        ) from err
+    except (SecurityConfigError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from err
 
 
 def _close_started() -> None:

@@ -1,8 +1,16 @@
-"""``connect``: join an existing scheduler, with TLS where its address says ``tls://``."""
+"""``connect``: join an existing scheduler, with TLS where its address says ``tls://``.
+
+Before the client starts, a probe opens one connection, completes Dask's handshake and asks
+the peer who it is, all within the timeout. distributed's own handshake waits without a limit
+and reads the first eight bytes it gets as a message length, so a port that speaks another
+protocol would hang the client (a silent server) or make it allocate exabytes (an HTTP
+reply); the probe turns both into a :class:`ClusterConnectionError` that names the address.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 from collections.abc import Mapping
@@ -10,11 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from distributed import Client, Security
-from distributed.comm import connect as comm_connect
+from distributed.comm import Comm, parse_address
+from distributed.comm.core import CommClosedError, FatalCommClosedError
+from distributed.comm.registry import get_backend
 
 from workbench import config
 from workbench.clusters.security import security_from_files
-from workbench.errors import ClusterConnectionError
+from workbench.errors import ClusterConnectionError, SecurityConfigError
 
 logger = logging.getLogger("workbench")
 
@@ -42,6 +52,40 @@ def _normalise_address(address: str) -> str:
     return address
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback interface (127.0.0.0/8, ::1, localhost).
+
+    Decided from the text alone, without a name lookup: any other host name counts as remote.
+    """
+    host = host.strip().strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_tcp_warning(address: str) -> str | None:
+    """The warning that connecting to ``address`` deserves, or ``None``.
+
+    A ``tcp://`` address off this machine carries pickles both ways without encryption or
+    authentication: anyone on the path can read the data, or change what the client unpickles
+    and so run code here or on the cluster. ``tls://`` and loopback addresses get ``None``.
+    """
+    if not address.startswith("tcp://"):
+        return None
+    host = address.split("://", 1)[1].rpartition(":")[0]
+    if is_loopback(host):
+        return None
+    return (
+        f"connecting to {address} over plain TCP: the client and the scheduler exchange pickled "
+        "data without encryption or authentication, so anyone on the network path can read it "
+        "or change it and run code on this machine or the cluster. Use the scheduler's tls:// "
+        "address with certificates (workbench tls make), or an SSH tunnel to 127.0.0.1."
+    )
+
+
 def _security_arg(security: Security | Mapping[str, Any] | None, address: str) -> Security | None:
     if security is None or isinstance(security, Security):
         return security
@@ -64,21 +108,110 @@ def _security_arg(security: Security | Mapping[str, Any] | None, address: str) -
     )
 
 
-def _probe(address: str, security: Security | None, seconds: float) -> None:
-    """Open and close one comm to the scheduler, raising OSError if it cannot be reached.
+def _kind(err: BaseException) -> str:
+    """The name of an error's type: the built-in one it derives from, else module.name."""
+    builtin = next(c for c in type(err).__mro__ if c.__module__ == "builtins")
+    if builtin not in (Exception, BaseException):
+        return builtin.__name__
+    return f"{type(err).__module__.split('.')[0]}.{type(err).__qualname__}"
 
-    A synchronous ``Client`` that fails to connect leaves its event-loop thread behind; the
-    probe finds an unreachable scheduler first, on a short-lived thread of its own (which also
-    works inside a notebook, whose main thread already runs an event loop).
+
+def _root_cause(err: BaseException) -> BaseException:
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return err
+
+
+async def _open(address: str, args: dict[str, Any], left: Any) -> Comm:
+    """A comm to ``address`` (TCP, and TLS where asked), retried until no time is ``left()``.
+
+    Retrying as distributed's own ``connect`` does lets a scheduler that is still starting
+    answer. A refused certificate is final; when the time is out, the last error is raised.
+    """
+    connector = get_backend(parse_address(address)[0]).get_connector()
+    location = parse_address(address)[1]
+    delay = 0.01
+    while True:
+        try:
+            return await asyncio.wait_for(
+                connector.connect(location, deserialize=True, **args), left()
+            )
+        except FatalCommClosedError:
+            raise
+        except (OSError, TimeoutError):
+            if left() <= 0:
+                raise
+            await asyncio.sleep(min(delay, left()))
+            delay = min(delay * 2, 0.5)
+
+
+async def _greet(comm: Comm) -> dict[str, Any]:
+    """Dask's handshake on an open comm, then the peer's identity (its ``type`` and more)."""
+    local = comm.handshake_info()
+    await comm.write(local)
+    remote = await comm.read()
+    if not isinstance(remote, dict) or "pickle-protocol" not in remote:
+        raise ValueError(f"a handshake of type {type(remote).__name__} without Dask's fields")
+    comm.handshake_options = comm.handshake_configuration(local, remote)
+    await comm.write({"op": "identity", "reply": True})
+    identity = await comm.read()
+    if not isinstance(identity, dict):
+        raise ValueError(f"an identity of type {type(identity).__name__}")
+    return identity
+
+
+async def _check_scheduler(address: str, args: dict[str, Any], seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+
+    def left() -> float:
+        return max(deadline - loop.time(), 0.0)
+
+    comm = await _open(address, args, left)
+    try:
+        identity = await asyncio.wait_for(_greet(comm), left())
+    except TimeoutError:
+        raise ClusterConnectionError(
+            f"{address} accepted the connection but did not speak Dask's protocol within "
+            f"{seconds:g}s: is it the port of a Dask scheduler (default 8786), or of another "
+            "service? A tcp:// client cannot talk to a tls:// scheduler either."
+        ) from None
+    except CommClosedError as err:
+        raise ClusterConnectionError(
+            f"{address} accepted the connection, then closed it without Dask's handshake "
+            f"({_root_cause(err)}): a tcp:// client cannot talk to a tls:// scheduler (use its "
+            "tls:// address and certificates), and other services close on Dask's first message"
+        ) from None
+    except Exception as err:  # garbage read as a Dask message: MemoryError, struct.error...
+        raise ClusterConnectionError(
+            f"{address} answered with something that is not Dask's protocol "
+            f"({_kind(err)} reading its reply: {str(err)[:200]}): it is another kind of "
+            "server (HTTP, SSH, a database...?). Check the scheduler's address and port "
+            "(default 8786)."
+        ) from None
+    finally:
+        comm.abort()
+    kind = identity.get("type")
+    if kind in ("Worker", "Nanny"):
+        scheduler = identity.get("scheduler")
+        raise ClusterConnectionError(
+            f"{address} is a Dask {kind.lower()}, not a scheduler: connect to its scheduler"
+            + (f" at {scheduler}" if scheduler else "")
+        )
+
+
+def _probe(address: str, security: Security | None, seconds: float) -> None:
+    """Check within ``seconds`` that a Dask scheduler answers at ``address``.
+
+    Raises ``OSError`` (or ``TimeoutError``) when nothing accepts a connection, and
+    :class:`ClusterConnectionError` when the peer is not a Dask scheduler. It runs on a
+    short-lived thread of its own with its own event loop (which also works inside a notebook,
+    whose main thread already runs one), and leaves no comm open: a synchronous ``Client`` that
+    fails to connect leaves its event-loop thread behind, so it starts only after this passed.
     """
     args = (security or Security()).get_connection_args("client")
-
-    async def probe() -> None:
-        comm = await comm_connect(address, timeout=seconds, **args)
-        await comm.close()
-
     with ThreadPoolExecutor(1, thread_name_prefix="workbench-probe") as pool:
-        pool.submit(asyncio.run, probe()).result()
+        pool.submit(asyncio.run, _check_scheduler(address, args, seconds)).result()
 
 
 def connect(
@@ -90,6 +223,10 @@ def connect(
 ) -> Client:
     """Connect a client to a running scheduler.
 
+    A ``tcp://`` address that is not a loopback address (127.0.0.0/8, ``::1``,
+    ``localhost``) is logged as a warning first: pickles would travel without encryption or
+    authentication.
+
     Parameters
     ----------
     address
@@ -98,7 +235,8 @@ def connect(
         For ``tls://``: a :class:`distributed.Security`, or a mapping with ``ca_file``,
         ``cert_file`` and ``key_file`` (PEM files).
     timeout
-        Give up after this long; default ``workbench.cluster.connect-timeout``.
+        Give up after this long; default ``workbench.cluster.connect-timeout``. It bounds the
+        whole check that a Dask scheduler answers (connection, TLS and Dask's handshake).
     set_as_default
         Make the client the current one, used by every workbench call with ``client=None``.
 
@@ -109,7 +247,8 @@ def connect(
     Raises
     ------
     ClusterConnectionError
-        The scheduler did not answer within ``timeout``, or refused our certificate.
+        The scheduler did not answer within ``timeout``, refused our certificate, or the port
+        speaks another protocol or belongs to a worker (the message says which).
     SecurityConfigError
         A ``tls://`` address without certificates, or certificate files missing.
     """
@@ -119,8 +258,6 @@ def connect(
     if address.startswith("tls://") and (
         sec is None or not sec.get_connection_args("client").get("ssl_context")
     ):
-        from workbench.errors import SecurityConfigError
-
         raise SecurityConfigError(
             f"{address} is a TLS scheduler, so the client needs certificates: "
             "connect(address, security={'ca_file': ..., 'cert_file': ..., 'key_file': ...}) "
@@ -131,9 +268,14 @@ def connect(
             f"{address} is plain TCP but the security settings require encryption; "
             "use the tls:// address of the scheduler"
         )
+    warning = plain_tcp_warning(address)
+    if warning:
+        logger.warning(warning)
     try:
         _probe(address, sec, seconds)
         client = Client(address, security=sec, timeout=seconds, set_as_default=set_as_default)
+    except ClusterConnectionError:
+        raise
     except (OSError, TimeoutError, ssl.SSLError) as err:
         hint = (
             "check that the scheduler runs and the address and port are right"
@@ -144,9 +286,10 @@ def connect(
             )
             + "; a tcp:// client cannot talk to a tls:// scheduler or the other way round"
         )
+        cause = _root_cause(err)
         raise ClusterConnectionError(
             f"could not connect to the scheduler at {address} within {seconds:g}s: "
-            f"{type(err).__name__}: {err}. {hint.capitalize()}. "
+            f"{type(cause).__name__}: {cause or 'no answer'}. {hint.capitalize()}. "
             "Change the wait with timeout= or DASK_WORKBENCH__CLUSTER__CONNECT_TIMEOUT."
         ) from err
     logger.debug("connected to %s", address)

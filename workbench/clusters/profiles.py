@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import config
+from workbench._redact import redacted_repr
 from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
 from workbench.errors import ProfileError
 
@@ -70,7 +71,8 @@ class Profile:
     description
         A one-line description.
     options
-        Options for the deployment class.
+        Options for the deployment class; secrets among them (a gateway ``password``) are
+        masked in the ``repr`` (see :mod:`workbench._redact`).
     security
         TLS settings (``tls``, ``ca_file``, ``cert_file``, ``key_file``), paths resolved.
     dashboard
@@ -98,6 +100,8 @@ class Profile:
     extra: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    __repr__ = redacted_repr
 
     @property
     def remote(self) -> bool:

@@ -17,12 +17,13 @@ A generator entry is generated on first use into ``workbench.data.cache`` and re
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from workbench import config
+from workbench._redact import redact, redacted_repr
 from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
 from workbench.errors import DataError
 
@@ -46,7 +47,8 @@ class CatalogEntry:
     target
         The target column.
     source
-        ``{"generator": ..., "rows": ..., ...}`` or ``{"path": ..., "format": ...}``.
+        ``{"generator": ..., "rows": ..., ...}`` or ``{"path": ..., "format": ...}``; its
+        secrets (in ``storage_options``, or a password in the URL) are masked in the ``repr``.
     features
         Declared kinds of columns (``categorical`` for string columns).
     split
@@ -63,6 +65,8 @@ class CatalogEntry:
     features: dict[str, str] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+    __repr__ = redacted_repr
 
     @property
     def generated(self) -> bool:
@@ -157,7 +161,8 @@ class Catalog(Listing[CatalogEntry]):
     def _repr_html_(self) -> str:
         from workbench.display import render
 
-        return render("catalog.html.j2", entries=self.values(), errors=self.errors)
+        shown = [replace(e, source=redact(e.source)) for e in self.values()]
+        return render("catalog.html.j2", entries=shown, errors=self.errors)
 
 
 def datasets() -> Catalog:

@@ -27,6 +27,7 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from workbench import config
+from workbench._redact import redacted_repr
 from workbench.errors import DataError
 
 #: One partition: a file's URL, the row groups to read (``None``: the whole file), and the
@@ -146,7 +147,8 @@ class ParquetReader:
     filters
         Row filters (pyarrow's list-of-tuples form or an expression), or ``None``.
     storage_options
-        fsspec options for the files' filesystem.
+        fsspec options for the files' filesystem. Its ``repr`` (which Dask's
+        ``expr.pprint()`` shows) masks their secrets (see :mod:`workbench._redact`).
     strings
         Strings become pyarrow-backed ``string`` columns (Dask's ``dataframe.convert-string``).
     schema
@@ -158,6 +160,8 @@ class ParquetReader:
     storage_options: dict[str, Any] = field(default_factory=dict)
     strings: bool = True
     schema: pa.Schema | None = None
+
+    __repr__ = redacted_repr
 
     def table(self, piece: Piece, columns: list[str] | None = None) -> pa.Table:
         """The piece as an Arrow table of ``columns`` (default: all of :attr:`columns`)."""

@@ -20,7 +20,7 @@ import workbench as wb
 from tests.conftest import free_port, threads_settle
 from workbench._client import ensure_client
 from workbench.cli import main
-from workbench.clusters.connect import is_loopback, plain_tcp_warning
+from workbench.clusters.connect import plain_tcp_warning
 from workbench.clusters.security import UnencryptedAllreduceWarning, warn_if_allreduce_unencrypted
 
 HTTP_SERVER = "an HTTP server"
@@ -368,16 +368,22 @@ def test_loopback_and_tls_are_not_warned_about(address: str) -> None:
     assert plain_tcp_warning(address) is None
 
 
-def test_is_loopback() -> None:
-    assert is_loopback("127.0.0.1") and is_loopback("[::1]") and is_loopback("LOCALHOST")
-    assert not is_loopback("10.0.0.5") and not is_loopback("localhost.example.com")
-
-
 def test_connect_over_loopback_tcp_does_not_warn(tcp_client: Client) -> None:
-    with workbench_log(logging.WARNING) as records:
+    with workbench_log(logging.WARNING) as records, warnings.catch_warnings():
+        warnings.simplefilter("error")
         client = wb.connect(tcp_client.scheduler.address, set_as_default=False)
     try:
         assert client.submit(sum, [1, 2]).result() == 3
     finally:
         client.close()
     assert not [r for r in records if r.levelno >= logging.WARNING]
+
+
+def test_the_warning_is_an_insecure_cluster_warning() -> None:
+    # the same category as a local cluster opened beyond loopback without TLS; the address is
+    # refused (encryption required) after the warning and before any traffic
+    with (
+        pytest.warns(wb.InsecureClusterWarning, match=r"tcp://10\.0\.0\.5:8786 over plain TCP"),
+        pytest.raises(ValueError, match="require encryption"),
+    ):
+        wb.connect("tcp://10.0.0.5:8786", security=Security(require_encryption=True))

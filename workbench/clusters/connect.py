@@ -10,9 +10,9 @@ reply); the probe turns both into a :class:`ClusterConnectionError` that names t
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl
+import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,8 +23,8 @@ from distributed.comm.core import CommClosedError, FatalCommClosedError
 from distributed.comm.registry import get_backend
 
 from workbench import config
-from workbench.clusters.security import security_from_files
-from workbench.errors import ClusterConnectionError, SecurityConfigError
+from workbench.clusters.security import is_loopback, security_from_files
+from workbench.errors import ClusterConnectionError, InsecureClusterWarning, SecurityConfigError
 
 logger = logging.getLogger("workbench")
 
@@ -52,31 +52,16 @@ def _normalise_address(address: str) -> str:
     return address
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine's loopback interface (127.0.0.0/8, ::1, localhost).
-
-    Decided from the text alone, without a name lookup: any other host name counts as remote.
-    """
-    host = host.strip().strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def plain_tcp_warning(address: str) -> str | None:
-    """The warning that connecting to ``address`` deserves, or ``None``.
+    """The warning that connecting to ``address`` deserves, or ``None``; decided from the text.
 
     A ``tcp://`` address off this machine carries pickles both ways without encryption or
     authentication: anyone on the path can read the data, or change what the client unpickles
-    and so run code here or on the cluster. ``tls://`` and loopback addresses get ``None``.
+    and so run code here or on the cluster. ``tls://`` and loopback addresses (127.0.0.0/8,
+    ``::1``, ``localhost``) get ``None``; host names other than ``localhost`` are not looked
+    up, and count as remote.
     """
-    if not address.startswith("tcp://"):
-        return None
-    host = address.split("://", 1)[1].rpartition(":")[0]
-    if is_loopback(host):
+    if not address.startswith("tcp://") or is_loopback(address):
         return None
     return (
         f"connecting to {address} over plain TCP: the client and the scheduler exchange pickled "
@@ -224,8 +209,8 @@ def connect(
     """Connect a client to a running scheduler.
 
     A ``tcp://`` address that is not a loopback address (127.0.0.0/8, ``::1``,
-    ``localhost``) is logged as a warning first: pickles would travel without encryption or
-    authentication.
+    ``localhost``) gets an :class:`~workbench.errors.InsecureClusterWarning` first: pickles
+    would travel without encryption or authentication.
 
     Parameters
     ----------
@@ -251,8 +236,16 @@ def connect(
         speaks another protocol or belongs to a worker (the message says which).
     SecurityConfigError
         A ``tls://`` address without certificates, or certificate files missing.
+
+    Warns
+    -----
+    InsecureClusterWarning
+        A plain ``tcp://`` address that is not this machine's loopback.
     """
     address = _normalise_address(address)
+    warning = plain_tcp_warning(address)
+    if warning:
+        warnings.warn(warning, InsecureClusterWarning, stacklevel=2)
     seconds = config.timeout_seconds("cluster.connect-timeout", timeout)
     sec = _security_arg(security, address)
     if address.startswith("tls://") and (
@@ -268,9 +261,6 @@ def connect(
             f"{address} is plain TCP but the security settings require encryption; "
             "use the tls:// address of the scheduler"
         )
-    warning = plain_tcp_warning(address)
-    if warning:
-        logger.warning(warning)
     try:
         _probe(address, sec, seconds)
         client = Client(address, security=sec, timeout=seconds, set_as_default=set_as_default)

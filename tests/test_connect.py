@@ -170,6 +170,8 @@ def test_timeout_comes_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
         (None, TypeError, "scheduler address"),
         ("http://127.0.0.1:8786", ValueError, "use tcp:// or tls://"),
         ("tcp://127.0.0.1", ValueError, "has no port"),
+        ("tcp://127.0.0.1:99999", ValueError, "a port is 1 to 65535"),
+        ("127.0.0.1:0", ValueError, "a port is 1 to 65535"),
     ],
 )
 def test_bad_addresses(address: object, exc: type, needle: str) -> None:

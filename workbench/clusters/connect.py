@@ -49,6 +49,11 @@ def _normalise_address(address: str) -> str:
             f"scheduler address {address!r} has no port; write it as tls://HOST:PORT "
             "(the scheduler's default port is 8786)"
         )
+    if not 0 < int(port) < 65536:
+        raise ValueError(
+            f"scheduler address {address!r} has port {port}; a port is 1 to 65535 "
+            "(the scheduler's default is 8786)"
+        )
     return address
 
 
@@ -102,7 +107,7 @@ def _kind(err: BaseException) -> str:
 
 
 def _root_cause(err: BaseException) -> BaseException:
-    while err.__cause__ is not None:
+    while isinstance(err.__cause__, Exception):  # not a timeout's CancelledError
         err = err.__cause__
     return err
 

@@ -9,10 +9,11 @@ folder as it was.
 from __future__ import annotations
 
 import json
+import socket
 import time
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class Env:
     scheduler: str  # a TLS scheduler's address
     certs: dict[str, Path]
     other_certs: dict[str, Path]
+    sockets: list[socket.socket] = field(default_factory=list)  # closed by the fixture
 
 
 def _frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -65,7 +67,7 @@ def env(
     tls_scheduler: str,
     certs: dict[str, Path],
     other_certs: dict[str, Path],
-) -> Env:
+) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("bad")
     good = tmp / "good"
     for i in range(2):
@@ -73,7 +75,10 @@ def env(
     ds = wb.load(good, target="y", categorical=["c"], client=client)
     model = wb.train(ds, rounds=3, client=client, progress=False)
     out = tmp_path_factory.mktemp("out")
-    return Env(client, good, tmp, out, ds, model, tls_scheduler, certs, other_certs)
+    e = Env(client, good, tmp, out, ds, model, tls_scheduler, certs, other_certs)
+    yield e
+    for sock in e.sockets:
+        sock.close()
 
 
 def _corrupt(e: Env) -> Path:
@@ -163,6 +168,15 @@ def _flip_estimator(manifest: dict[str, Any], members: dict[str, bytes]) -> None
 def _reorder(manifest: dict[str, Any], members: dict[str, bytes]) -> None:
     features = manifest["features"]  # name -> kind, in the estimator's column order
     manifest["features"] = dict(reversed(list(features.items())))
+
+
+def _listening_socket(e: Env) -> str:
+    """A port on 127.0.0.1 that completes TCP handshakes (the kernel's backlog) and says nothing."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    e.sockets.append(sock)
+    return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def _cli(*args: str) -> None:
@@ -396,6 +410,13 @@ CASES: list[tuple[str, Call, type[BaseException], str]] = [
         wb.ClusterConnectionError,
         "127.0.0.1:9",
     ),
+    (
+        "a port that says nothing",
+        lambda e: wb.connect(_listening_socket(e), timeout=2, set_as_default=False),
+        wb.ClusterConnectionError,
+        "did not speak Dask's protocol within 2",
+    ),
+    ("port out of range", lambda e: wb.connect("tcp://127.0.0.1:99999"), ValueError, "65535"),
     (
         "certificates of another CA",
         lambda e: wb.connect(

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
@@ -230,3 +231,13 @@ def test_catalog_entries_hide_storage_options_and_url_passwords(tmp_path: Path) 
     assert cloud.source["storage_options"]["secret"] == SECRET
     assert cloud.source["storage_options"]["client_kwargs"]["aws_session_token"] == NESTED
     assert SECRET in web.source["path"]
+
+
+def test_a_dataset_from_a_url_with_a_password_hides_it() -> None:
+    frame = dd.from_pandas(pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), npartitions=1)
+    source = "https://analyst:hunter2-secret@data.example/fraud/*.parquet"
+    ds = wb.Dataset(frame, "y", {"a": "numeric"}, "binary", source=source)
+    for shown in (repr(ds), str(ds), ds._repr_html_()):
+        assert "hunter2-secret" not in shown
+        assert f"analyst:{MASK}@data.example" in shown
+    assert ds.source == source  # kept as given

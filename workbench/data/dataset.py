@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from dask.utils import format_bytes
 
+from workbench._redact import redact
+
 if TYPE_CHECKING:
     from workbench.data.parquet import ReadPlan
 
@@ -174,8 +176,9 @@ class Dataset:
         kinds = ", ".join(
             f"{n}:{'cat' if k == 'categorical' else 'num'}" for n, k in self.features.items()
         )
+        source = redact(self.source)  # a URL's password is not shown
         return (
-            f"<workbench.Dataset {self.source!r}: {rows} rows x {len(self.features)} features "
+            f"<workbench.Dataset {source!r}: {rows} rows x {len(self.features)} features "
             f"[{kinds}], target={self.target!r} ({self.task}), {self.npartitions} partitions, "
             f"{size}{where}>"
         )
@@ -187,6 +190,7 @@ class Dataset:
         return render(
             "dataset.html.j2",
             ds=self,
+            source=redact(self.source),
             columns=self._column_rows(),
             placement=placement,
             format_bytes=format_bytes,

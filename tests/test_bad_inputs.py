@@ -2,15 +2,14 @@
 
 Each case is one line in CASES: a name, what to call (given the shared ``Env``), the exception
 class and a pattern its message must match. To add a case, add a line. Every case runs against
-real files and a real in-process cluster; each must fail within 30 seconds and leave the output
-folder as it was.
+real files and a real in-process cluster; each must fail without hanging (a 60 s guard) and leave
+the output folder as it was.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -438,13 +437,12 @@ CASES: list[tuple[str, Call, type[BaseException], str]] = [
 ]
 
 
+@pytest.mark.timeout(60)  # a hang guard (with the module's fixtures), not a speed test
 @pytest.mark.parametrize(("name", "call", "error", "match"), CASES, ids=[c[0] for c in CASES])
 def test_bad_input(env: Env, name: str, call: Call, error: type[BaseException], match: str) -> None:
     before = sorted(p.name for p in env.out.iterdir())
-    start = time.monotonic()
     with pytest.raises(error, match=match):
         call(env)
-    assert time.monotonic() - start < 30, f"{name}: took {time.monotonic() - start:.1f} s"
     assert sorted(p.name for p in env.out.iterdir()) == before, f"{name} left output behind"
 
 

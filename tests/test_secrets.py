@@ -6,25 +6,38 @@ load with ``storage_options``, catalog entries with cloud keys and a password in
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
+import http.server
 import io
 import logging
+import re
+import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dask
 import dask.dataframe as dd
+import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from dask.base import tokenize
 from distributed import Client
+from fsspec.core import url_to_fs
 
 import workbench as wb
 from workbench._redact import MASK, is_secret_key, redact
 from workbench.clusters.profiles import get_profile
+from workbench.clusters.remote import gateway_arguments
 from workbench.data.catalog import datasets, get_entry
+from workbench.data.parquet import Piece, parquet_frame, parquet_reader, pieces
+from workbench.errors import DataError, DataNotFoundError, ProfileError
 
 SECRET = "Sup3r-S3cret-Value-0xC0FFEE"
 KEY_ID = "AKIAWORKBENCHTESTKEY"
@@ -37,12 +50,14 @@ def shows_no_secret(text: str) -> bool:
 
 
 @contextlib.contextmanager
-def all_logs() -> Iterator[io.StringIO]:
+def all_logs(skip: tuple[str, ...] = ()) -> Iterator[io.StringIO]:
     """Every log record at DEBUG, from the root logger and ``workbench`` (which does not
-    propagate), formatted with its traceback, into a buffer."""
+    propagate), formatted with its traceback, into a buffer; less those of loggers named
+    ``skip`` and their children."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setLevel(logging.DEBUG)
+    handler.addFilter(lambda r: not any(r.name == s or r.name.startswith(f"{s}.") for s in skip))
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     loggers = [logging.getLogger(), logging.getLogger("workbench")]
     levels = [lg.level for lg in loggers]
@@ -148,8 +163,6 @@ def test_a_gateway_profile_hides_its_inline_password(user_profiles: Path) -> Non
     # still used: the gateway gets it
     assert profile.options["password"] == SECRET
     pytest.importorskip("dask_gateway")
-    from workbench.clusters.remote import gateway_arguments
-
     assert gateway_arguments(profile, tls=True)["auth"].password == SECRET
 
 
@@ -241,3 +254,148 @@ def test_a_dataset_from_a_url_with_a_password_hides_it() -> None:
         assert "hunter2-secret" not in shown
         assert f"analyst:{MASK}@data.example" in shown
     assert ds.source == source  # kept as given
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, with the byte ranges Parquet readers ask for; remembers the
+    credentials each request brought."""
+
+    seen_auth: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen_auth.append(self.headers.get("Authorization", ""))
+        asked = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if asked is None or not path.is_file():
+            super().do_GET()
+            return
+        data = path.read_bytes()
+        start, stop = int(asked[1]), int(asked[2] or len(data) - 1)
+        part = data[start : stop + 1]
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{start + len(part) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(part)))
+        self.end_headers()
+        self.wfile.write(part)
+
+    def do_HEAD(self) -> None:
+        self.seen_auth.append(self.headers.get("Authorization", ""))
+        super().do_HEAD()
+
+    def log_message(self, format: str, *args: Any) -> None:  # no request lines on stderr
+        pass
+
+
+@pytest.fixture(scope="module")
+def http_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """A real HTTP server on 127.0.0.1 serving a folder: (folder, port)."""
+    folder = tmp_path_factory.mktemp("served")
+    handler = functools.partial(_Files, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield folder, int(server.server_address[1])
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+
+def test_a_load_from_a_url_with_a_password_prints_and_logs_none(
+    client: Client,
+    parquet_file: Path,
+    http_folder: tuple[Path, int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, port = http_folder
+    shutil.copy(parquet_file, folder / "t.parquet")
+    url = f"http://bob:{SECRET}@127.0.0.1:{port}/t.parquet"
+    _Files.seen_auth.clear()
+    # fsspec's own DEBUG lines name the URL as given (not the workbench's to change)
+    with all_logs(skip=("fsspec",)) as logs:
+        ds = wb.load(url, target="y", client=client)
+        total = client.compute(ds.frame["a"].sum()).result()
+    assert ds.plan is not None
+    ds.frame.expr.pprint()  # printed the pieces' URLs with the password before the fix
+    printed = capsys.readouterr().out
+    assert f"Piece(url='http://bob:{MASK}@127.0.0.1:{port}/t.parquet'" in printed
+    for text in (printed, repr(ds.plan), repr(ds.plan.pieces), repr(ds), logs.getvalue()):
+        assert shows_no_secret(text), text
+    # still used: the URL is read as given, with the password sent to the server
+    assert ds.plan.pieces[0].url == url
+    assert total == pytest.approx(pd.read_parquet(parquet_file)["a"].sum())
+    sent = {base64.b64decode(a.split()[1]).decode() for a in _Files.seen_auth if a}
+    assert sent == {f"bob:{SECRET}"}
+
+
+def test_pieces_of_signed_urls_hide_the_signature_and_keep_it() -> None:
+    signed = f"https://bob:{KEY_ID}@example.org/x.parquet?X-Amz-Signature={SECRET}&part=1"
+    schema = pa.schema([("a", pa.float64()), ("y", pa.int64())])
+    parts = pieces((signed,), ((10,),))
+    frame = parquet_frame(parquet_reader(schema), parts, schema)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        frame.expr.pprint()
+    for text in (out.getvalue(), repr(parts), str(parts[0])):
+        assert shows_no_secret(text), text
+        assert f"https://bob:{MASK}@example.org/x.parquet?X-Amz-Signature={MASK}&part=1" in text
+    assert parts[0].url == signed and parts[0] == (signed, None, None)  # kept for the reader
+    other = Piece(signed.replace(SECRET, "another"), None, None)
+    assert tokenize(other) != tokenize(parts[0])
+    assert tokenize(Piece(signed, None, None)) == tokenize(parts[0])
+
+
+def test_messages_and_logs_hide_url_passwords_and_signatures(
+    client: Client, parquet_file: Path, http_folder: tuple[Path, int]
+) -> None:
+    folder, port = http_folder
+    base = f"http://bob:{SECRET}@127.0.0.1:{port}"
+    with pytest.raises(DataNotFoundError) as missing:
+        wb.load(f"{base}/missing.parquet", target="y", client=client)
+    with pytest.raises(DataNotFoundError) as unmatched:
+        wb.load(f"memory://bucket/none-*.parquet?sig={SECRET}", target="y", client=client)
+    # a file that changes after the load: the task that reads it fails, naming it
+    shutil.copy(parquet_file, folder / "changing.parquet")
+    ds = wb.load(f"{base}/changing.parquet", target="y", check=False, client=client)
+    (folder / "changing.parquet").write_bytes(b"not parquet any more")
+    with all_logs(skip=("fsspec",)) as logs, pytest.raises(DataError) as unreadable:
+        client.compute(ds.frame["a"].sum()).result()
+    texts = [str(e.value) for e in (missing, unmatched, unreadable)]
+    for text in [*texts, logs.getvalue()]:
+        assert shows_no_secret(text), text
+    assert f"http://bob:{MASK}@127.0.0.1:{port}/missing.parquet" in texts[0]
+    assert f"memory://bucket/none-*.parquet?sig={MASK}" in texts[1]
+    assert f"http://bob:{MASK}@127.0.0.1:{port}/changing.parquet" in texts[2]
+
+
+def test_generate_names_its_folder_without_the_password(client: Client) -> None:
+    path = f"memory://bob:{SECRET}@bucket/generated"
+    try:
+        with all_logs() as logs:
+            ds = wb.generate("fraud", 200, path, partitions=1, client=client)
+        with pytest.raises(FileExistsError) as exists:
+            wb.generate("fraud", 200, path, partitions=1, client=client)
+    finally:
+        fsspec.filesystem("memory").rm(url_to_fs(path)[1], recursive=True)
+    # the lines that name the URL (memory:// paths themselves keep "bob:...@", being no URL)
+    named = [line for line in logs.getvalue().splitlines() if "memory://" in line]
+    for text in (*named, str(exists.value), repr(ds)):
+        assert shows_no_secret(text), text
+    assert f"memory://bob:{MASK}@bucket/generated already holds data" in str(exists.value)
+    assert f"to memory://bob:{MASK}@bucket/generated" in logs.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("address", "tls", "shown"),
+    [
+        (f"ftp://alice:{SECRET}@gateway.example.com", False, f"ftp://alice:{MASK}@gateway"),
+        (f"http://alice:{SECRET}@gateway.example.com", True, f"http://alice:{MASK}@gateway"),
+    ],
+)
+def test_a_gateway_address_is_named_without_its_password(
+    user_profiles: Path, address: str, tls: bool, shown: str
+) -> None:
+    (user_profiles / "gw.yaml").write_text(f"kind: gateway\noptions:\n  address: '{address}'\n")
+    with pytest.raises(ProfileError) as refused:
+        gateway_arguments(get_profile("gw"), tls=tls)
+    assert shows_no_secret(str(refused.value)) and shown in str(refused.value)

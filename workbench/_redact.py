@@ -11,7 +11,9 @@ connection string; unless its last word says it names where a secret is rather t
 it (``key_file``, ``password_env``, ``token_path``, ``auth_url``). ``key`` is s3fs's access
 key id: not a password, but masked too. Values that are ``None`` or booleans are shown. In
 strings, URL passwords (``https://user:PASSWORD@host``) and query parameters with secret names
-(``?sig=...``, ``X-Amz-Signature=...``) are masked as well.
+(``?sig=...``, ``X-Amz-Signature=...``) are masked as well: :func:`shown` does that for a URL
+or a message holding URLs, and every message and log line that names a source, path or
+address passes it through :func:`shown`.
 """
 
 from __future__ import annotations
@@ -72,8 +74,13 @@ def is_secret_key(name: Any) -> bool:
     return any(w in _SECRET_WORDS for w in words) or "connection_string" in "_".join(words)
 
 
-def _redact_text(text: str) -> str:
-    if "://" not in text or ("@" not in text and "?" not in text):
+#: A URL inside text: a scheme, ``://`` and everything up to a space or a quote.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def _redact_url(text: str) -> str:
+    """``text``, one URL, with its password and secret query parameters masked."""
+    if "@" not in text and "?" not in text:
         return text
     try:
         parts = urllib.parse.urlsplit(text)
@@ -92,6 +99,26 @@ def _redact_text(text: str) -> str:
     return urllib.parse.urlunsplit(parts) if changed else text
 
 
+def shown(text: Any) -> str:
+    """``text`` to show in a message or a log line: every URL in it with its secrets masked.
+
+    A URL's password (``https://user:PASSWORD@host``) and its query parameters with secret
+    names (``?sig=...``, ``X-Amz-Signature=...``) become :data:`MASK`; the scheme, user, host,
+    path and the other parameters stay. Anything not a string is shown as its ``str``.
+
+    Examples
+    --------
+    >>> shown("https://bob:hunter2@example.org/x.parquet?X-Amz-Signature=abc&part=1")
+    'https://bob:***@example.org/x.parquet?X-Amz-Signature=***&part=1'
+    >>> shown("no files match 'memory://bucket/*.parquet?sig=abc'")
+    "no files match 'memory://bucket/*.parquet?sig=***'"
+    """
+    text = str(text)
+    if "://" not in text:
+        return text
+    return _URL.sub(lambda m: _redact_url(m.group(0)), text)
+
+
 def redact(value: Any) -> Any:
     """A copy of ``value`` to show: secret values of mappings (nested too) become :data:`MASK`.
 
@@ -100,9 +127,7 @@ def redact(value: Any) -> Any:
     """
     if isinstance(value, Mapping):
         return {
-            k: MASK
-            if is_secret_key(k) and v is not None and not isinstance(v, bool)
-            else redact(v)
+            k: MASK if is_secret_key(k) and v is not None and not isinstance(v, bool) else redact(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -110,7 +135,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(redact(v) for v in value)
     if isinstance(value, str):
-        return _redact_text(value)
+        return shown(value)
     return value
 
 

@@ -13,7 +13,7 @@ pushes column selections into the reader.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import dask
 import dask.dataframe as dd
@@ -27,12 +27,37 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from workbench import config
-from workbench._redact import redacted_repr
+from workbench._redact import redacted_repr, shown
 from workbench.errors import DataError
 
-#: One partition: a file's URL, the row groups to read (``None``: the whole file), and the
-#: values of its hive partition columns (``year=2024/`` folders) as an expression, or ``None``.
-Piece = tuple[str, tuple[int, ...] | None, Any]
+
+class Piece(NamedTuple):
+    """One partition: a file's URL, the row groups to read, its hive partition values.
+
+    Dask's ``from_map`` keeps the pieces, and ``expr.pprint()`` prints them: the ``repr``
+    masks a password or signature in the URL (see :mod:`workbench._redact`). The fields keep
+    the real URL, which the reader opens and Dask's tokenize hashes.
+
+    Attributes
+    ----------
+    url
+        The file's full URL.
+    row_groups
+        The row groups to read; ``None``: the whole file.
+    partition
+        The values of its hive partition columns (``year=2024/`` folders) as a pyarrow
+        expression, or ``None``.
+    """
+
+    url: str
+    row_groups: tuple[int, ...] | None = None
+    partition: Any = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Piece(url={shown(self.url)!r}, row_groups={self.row_groups!r}, "
+            f"partition={self.partition!r})"
+        )
 
 
 def pieces(
@@ -60,17 +85,17 @@ def pieces(
     out: list[Piece] = []
     for url, sizes, key in zip(urls, groups, keys, strict=True):
         if sum(sizes) <= limit or len(sizes) <= 1:
-            out.append((url, None, key))
+            out.append(Piece(url, None, key))
             continue
         current: list[int] = []
         held = 0
         for i, size in enumerate(sizes):
             if current and held + size > limit:
-                out.append((url, tuple(current), key))
+                out.append(Piece(url, tuple(current), key))
                 current, held = [], 0
             current.append(i)
             held += size
-        out.append((url, tuple(current), key))
+        out.append(Piece(url, tuple(current), key))
     return out
 
 
@@ -117,15 +142,17 @@ def read_piece(
         )
     except (pa.ArrowException, OSError) as err:
         why = " ".join(str(err).split())
-        raise DataError(f"{url} could not be read ({why}); replace or remove it") from None
+        raise DataError(
+            f"{shown(url)} could not be read ({shown(why)}); replace or remove it"
+        ) from None
 
 
 def piece_error(piece: Piece, err: Exception, doing: str) -> DataError:
     """A :class:`DataError` for an Arrow error while ``doing`` something with ``piece``."""
-    why = " ".join(str(err).split())
+    why = shown(" ".join(str(err).split()))
     return DataError(
-        f"{piece[0]}: {doing} failed ({type(err).__name__}: {why}); leave the column out "
-        "with features=[...] or convert it in the files"
+        f"{shown(piece[0])}: {doing} failed ({type(err).__name__}: {why}); leave the column "
+        "out with features=[...] or convert it in the files"
     )
 
 

@@ -28,6 +28,7 @@ from distributed import Security
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from workbench import config
+from workbench._redact import redact, shown
 from workbench.clusters.local import _params, check_options
 from workbench.clusters.profiles import Profile
 from workbench.errors import ClusterConnectionError, MissingDependencyError, ProfileError
@@ -467,12 +468,13 @@ def gateway_arguments(profile: Profile, tls: bool) -> dict[str, Any]:
     if not address or not str(address).startswith(("http://", "https://")):
         raise ProfileError(
             f"profile {profile.name!r} needs options.address, the gateway's http(s):// URL "
-            f"({profile.where('options.address')}); got {address!r}"
+            f"({profile.where('options.address')}); got {redact(address)!r}"
         )
     if tls and str(address).startswith("http://") and not _is_loopback(str(address)):
         raise ProfileError(
-            f"{address} is plain http, which would send the gateway password in clear. Use the "
-            "gateway's https:// address, or set security.tls: false if the network is trusted."
+            f"{shown(address)} is plain http, which would send the gateway password in clear. "
+            "Use the gateway's https:// address, or set security.tls: false if the network is "
+            "trusted."
         )
     from dask_gateway import BasicAuth
 

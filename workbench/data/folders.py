@@ -39,6 +39,8 @@ import fsspec
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
+from workbench._redact import shown
+
 logger = logging.getLogger("workbench")
 
 #: The stamp that marks a folder as written by the workbench: the only kind it may replace.
@@ -65,10 +67,14 @@ def _step(name: str, path: str) -> None:
 
 
 def _resolve(path: str | os.PathLike[str]) -> tuple[fsspec.AbstractFileSystem, str, str]:
-    """The filesystem of ``path``, its root without a trailing ``/``, and ``path`` as given."""
+    """The filesystem of ``path``, its root without a trailing ``/``, and ``path`` to show.
+
+    The third is for messages and log lines only: ``path`` as given, with a URL password or
+    signature masked (:func:`workbench._redact.shown`).
+    """
     url = os.fspath(path)
     fs, root = url_to_fs(url)
-    return fs, root.rstrip("/"), url
+    return fs, root.rstrip("/"), shown(url)
 
 
 def _valid(stamp: Any) -> bool:

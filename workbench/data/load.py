@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from workbench import config
+from workbench._redact import shown
 from workbench.data.catalog import FEATURE_KINDS, TASKS, CatalogEntry, datasets, get_entry
 from workbench.data.dataset import Dataset, numeric_kind
 from workbench.data.parquet import (
@@ -399,7 +400,9 @@ def load(
             storage_options = storage_options or entry.source.get("storage_options")
     files = inspect_source(path, format=format, storage_options=storage_options)
     if files.rows == 0:
-        raise DataError(f"{source!r} has zero rows ({len(files.urls)} file(s)); nothing to load")
+        raise DataError(
+            f"{shown(source)!r} has zero rows ({len(files.urls)} file(s)); nothing to load"
+        )
     read_columns = list(columns) if columns is not None else None
     if read_columns is not None and target and target not in read_columns:
         read_columns.append(target)
@@ -408,7 +411,9 @@ def load(
         names = data_columns(files.schema)
         absent = [c for c in read_columns or [] if c not in names]
         if absent:
-            raise DataError(f"column(s) {absent} are not in {source!r}; its columns are {names}")
+            raise DataError(
+                f"column(s) {absent} are not in {shown(source)!r}; its columns are {names}"
+            )
         reader = parquet_reader(
             files.schema, read_columns, filters, storage_options, bool(files.partitions)
         )
@@ -420,7 +425,7 @@ def load(
         shape = frame._meta
     if target is not None and target not in shape.columns:
         raise DataError(
-            f"the target {target!r} is not a column of {source!r}; its columns are "
+            f"the target {target!r} is not a column of {shown(source)!r}; its columns are "
             f"{list(shape.columns)}"
         )
     if files.schema is not None and target is not None:
@@ -452,7 +457,7 @@ def load(
     checks = _finish_checks(checks, frame, stats, client)
     rows = int(checks["rows"])
     if rows == 0:
-        raise DataError(f"{source!r} has zero rows after the filters {filters!r}")
+        raise DataError(f"{shown(source)!r} has zero rows after the filters {filters!r}")
     if target is not None:
         values = checks.get("target_values")
         task = task or _infer_task(values, shape.dtypes[target])
@@ -483,7 +488,7 @@ def load(
     if all_null or constant:
         logger.warning(
             "%s: %s%s(they carry no information; leave them out with features=[...])",
-            source,
+            shown(source),
             f"all-null columns {all_null} " if all_null else "",
             f"constant columns {constant} " if constant else "",
         )

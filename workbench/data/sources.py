@@ -17,6 +17,8 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
+from workbench._redact import shown
+from workbench.data.folders import data_files
 from workbench.errors import DataError, DataNotFoundError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -91,7 +93,11 @@ def find_files(
     if any(ch in path for ch in "*?["):
         paths = sorted(p for p in fs.glob(path) if fs.isfile(p))
         if not paths:
-            raise DataNotFoundError(f"no files match {source!r}; check the pattern and the folder")
+            raise DataNotFoundError(
+                f"no files match {shown(source)!r}; check the pattern and the folder"
+            )
+    elif (stamped := data_files(fs, path.rstrip("/"))) is not None:
+        paths = stamped  # a folder the workbench wrote: the files its stamp commits, no others
     elif fs.isdir(path):
         paths = sorted(
             p
@@ -100,21 +106,21 @@ def find_files(
         )
         if not paths:
             raise DataNotFoundError(
-                f"the folder {source!r} holds no Parquet or CSV files "
+                f"the folder {shown(source)!r} holds no Parquet or CSV files "
                 f"({', '.join(PARQUET_SUFFIXES + CSV_SUFFIXES)}); name the files or pass format="
             )
     elif fs.isfile(path):
         paths = [path]
     else:
         raise DataNotFoundError(
-            f"{source!r} does not exist; check the path (and the credentials for a URL)"
+            f"{shown(source)!r} does not exist; check the path (and the credentials for a URL)"
         )
     formats = {_format_of(p, format) for p in paths}
     if None in formats or len(formats) > 1:
         kinds = sorted(str(f) for f in formats)
         raise DataError(
-            f"{source!r} mixes or hides the file format ({', '.join(kinds)}); point at Parquet "
-            "or CSV files only, or pass format='parquet' / 'csv'"
+            f"{shown(source)!r} mixes or hides the file format ({', '.join(kinds)}); point at "
+            "Parquet or CSV files only, or pass format='parquet' / 'csv'"
         )
     return fs, paths, formats.pop() or "parquet"
 
@@ -181,7 +187,7 @@ def inspect_parquet(
                 meta = pq.ParquetFile(f).metadata
         except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as err:
             raise DataError(
-                f"{p} is not a readable Parquet file ({err}); replace or remove it"
+                f"{shown(p)} is not a readable Parquet file ({shown(err)}); replace or remove it"
             ) from None
         schema = meta.schema.to_arrow_schema()  # with pandas' metadata: index, nullable types
         rows += meta.num_rows
@@ -196,15 +202,16 @@ def inspect_parquet(
         if a != b:
             missing, extra = sorted(a - b), sorted(b - a)
             raise DataError(
-                f"{p} has other columns than {first_path}: missing {missing}, extra {extra}. "
-                "All files of a dataset need the same columns."
+                f"{shown(p)} has other columns than {shown(first_path)}: missing {missing}, "
+                f"extra {extra}. All files of a dataset need the same columns."
             )
         for name in first.names:
             t1, t2 = first.field(name).type, schema.field(name).type
             if t1 != t2:
                 raise DataError(
-                    f"column {name!r} is {t2} in {p} but {t1} in {first_path}. Rewrite the file "
-                    "with the same type, or select columns that agree (columns=[...])."
+                    f"column {name!r} is {t2} in {shown(p)} but {t1} in {shown(first_path)}. "
+                    "Rewrite the file with the same type, or select columns that agree "
+                    "(columns=[...])."
                 )
     assert first is not None
     return first, rows, nbytes, {k: v for k, v in stats.items() if v is not None}, tuple(groups)
@@ -217,12 +224,12 @@ def inspect_csv(fs: fsspec.AbstractFileSystem, paths: list[str]) -> int:
         with fs.open(p, "rt", compression="infer") as f:
             line = f.readline().strip()
         if not line:
-            raise DataError(f"{p} is empty; a CSV file needs a header line and rows")
+            raise DataError(f"{shown(p)} is empty; a CSV file needs a header line and rows")
         if header is None:
             header, first_path = line, p
         elif line != header:
             raise DataError(
-                f"{p} has the header {line!r} but {first_path} has {header!r}; "
+                f"{shown(p)} has the header {line!r} but {shown(first_path)} has {header!r}; "
                 "all files of a dataset need the same columns"
             )
     return int(sum(fs.size(p) or 0 for p in paths))
@@ -265,7 +272,9 @@ def hive_partitions(
             partition_base_dir=base,
         )
     except (pa.ArrowException, ValueError) as err:
-        raise DataError(f"{source!r}: the partition folders do not agree ({err})") from None
+        raise DataError(
+            f"{shown(source)!r}: the partition folders do not agree ({shown(err)})"
+        ) from None
     keys = {f.path: f.partition_expression for f in dataset.get_fragments()}
     fields = pa.schema(dataset.partitioning.schema)
     return fields, tuple(keys[p] for p in paths)
@@ -284,8 +293,8 @@ def inspect_source(
             clash = [n for n in fields.names if n in schema.names]
             if clash:
                 raise DataError(
-                    f"{source!r}: the partition folder key(s) {clash} are also columns in the "
-                    "files; rename the folders or the columns"
+                    f"{shown(source)!r}: the partition folder key(s) {clash} are also columns in "
+                    "the files; rename the folders or the columns"
                 )
             for f in fields:
                 schema = schema.append(f)

@@ -7,18 +7,19 @@ with ``zipfile`` and ``json`` from a good one.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
 import os
 import stat
 import struct
+import threading
 import tracemalloc
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import fsspec
 import lightgbm
@@ -30,15 +31,16 @@ from click.testing import CliRunner
 from distributed import Client
 from fsspec.implementations.dirfs import DirFileSystem
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
 
 import workbench as wb
 from workbench.cli import main
-from workbench.training import store
+from workbench.training import archive, store
 from workbench.training.linear import LinearModel
 
 FEATURES = {"amount": "numeric", "card age": "numeric", "color": "categorical", "hour": "numeric"}
 CATEGORIES = {"color": ["red", "green", "blue"]}
-MANIFEST = store.MANIFEST
+MANIFEST = archive.MANIFEST
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
@@ -262,40 +264,94 @@ def test_a_checkpoint_path_holding_another_file_is_refused_before_training(
 
 
 # --- item 3: object stores and filesystems that rename ---------------------------------------
+class _RecordingMemoryFS(MemoryFileSystem):
+    """fsspec's in-memory object store (the data really lands there), recording every write.
+
+    Its own store and its own protocol, ``wbrecord://``; it is also a ``memory`` filesystem, so
+    :data:`store.OBJECT_STORES` counts it as an object store, as ``s3`` or ``gs`` are.
+    """
+
+    protocol = ("wbrecord", "memory")
+    store: ClassVar[dict[str, Any]] = {}
+    pseudo_dirs: ClassVar[list[str]] = [""]
+    writes: ClassVar[list[tuple[str, ...]]] = []
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> str:
+        return str(super()._strip_protocol(str(path).removeprefix("wbrecord://")))
+
+    def pipe_file(self, path: str, value: bytes, *args: Any, **kwargs: Any) -> Any:
+        key = self._strip_protocol(path)
+        self.writes.append(("pipe_file", key, hashlib.sha256(value).hexdigest()))
+        self._piping = True  # pipe_file writes through _open: one write, recorded once
+        try:
+            return super().pipe_file(path, value, *args, **kwargs)
+        finally:
+            self._piping = False
+
+    def mv(self, path1: Any, path2: Any, *args: Any, **kwargs: Any) -> Any:
+        self.writes.append(("mv", str(path1), str(path2)))
+        return super().mv(path1, path2, *args, **kwargs)
+
+    def cp_file(self, path1: Any, path2: Any, *args: Any, **kwargs: Any) -> Any:
+        self.writes.append(("cp_file", str(path1), str(path2)))
+        return super().cp_file(path1, path2, *args, **kwargs)
+
+    def put_file(self, lpath: Any, rpath: Any, *args: Any, **kwargs: Any) -> Any:
+        self.writes.append(("put_file", str(lpath), str(rpath)))
+        return super().put_file(lpath, rpath, *args, **kwargs)
+
+    def _open(self, path: str, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        if set(mode) & set("wax+") and not getattr(self, "_piping", False):
+            self.writes.append(("open", self._strip_protocol(path), mode))
+        return super()._open(path, mode, *args, **kwargs)
+
+
 @pytest.fixture
-def bucket() -> Iterator[str]:
-    name = f"memory://wb-test-{uuid.uuid4().hex}"
-    yield name
-    fs = fsspec.filesystem("memory")
-    if fs.exists(name):
-        fs.rm(name, recursive=True)
+def recording() -> Iterator[_RecordingMemoryFS]:
+    fsspec.register_implementation("wbrecord", _RecordingMemoryFS, clobber=True)
+    fs = _RecordingMemoryFS()
+    yield fs
+    fs.store.clear()
+    fs.writes.clear()
 
 
 def test_an_object_store_gets_one_put_straight_to_the_key(
-    models: dict[str, wb.Model], bucket: str
+    models: dict[str, wb.Model], recording: _RecordingMemoryFS
 ) -> None:
-    fs = fsspec.filesystem("memory")
-    url = f"{bucket}/models/fraud[1].wbm"  # glob characters are a plain name
+    fs = recording
+    url = "wbrecord://bucket/models/fraud[1].wbm"  # glob characters are a plain name
+    key = "/bucket/models/fraud[1].wbm"
+
+    def one_put() -> None:  # exactly one write: a put of what is now at the key; no move, copy
+        assert fs.writes == [("pipe_file", key, hashlib.sha256(fs.cat_file(key)).hexdigest())]
+        fs.writes.clear()
+
     assert models["xgboost"].save(url) == url
-    assert fs.ls(f"{bucket}/models", detail=False) == [f"/{bucket[9:]}/models/fraud[1].wbm"]
+    one_put()
+    assert fs.ls("/bucket/models", detail=False) == [key]
+    manifest, files = archive.unpack(fs.cat_file(key), url)  # the content is the model's
+    assert manifest["features"] == FEATURES
+    assert files == {
+        "model.ubj": wb.training.model.backend("xgboost").to_bytes(models["xgboost"].estimator)
+    }
     loaded = wb.load_model(url)
     assert loaded.kind == "xgboost" and loaded.features == FEATURES
     models["linear"].save(url)  # a model object is replaced ...
+    one_put()
     assert wb.load_model(url).kind == "linear"
     with pytest.raises(FileExistsError, match="already exists"):  # ... unless told not to
         models["xgboost"].save(url, overwrite=False)
-    other = f"{bucket}/models/table.csv"
+    other = "/bucket/models/table.csv"
     fs.pipe_file(other, b"a,b\n1,2\n")
+    fs.writes.clear()
     with pytest.raises(FileExistsError, match=r"table\.csv' exists and is not a workbench model"):
-        models["xgboost"].save(other)
+        models["xgboost"].save(f"wbrecord:/{other}")
     assert fs.cat_file(other) == b"a,b\n1,2\n"
     with pytest.raises(ValueError, match="is a folder"):
-        models["xgboost"].save(f"{bucket}/models")
-    assert sorted(fs.ls(f"{bucket}/models", detail=False)) == [
-        f"/{bucket[9:]}/models/fraud[1].wbm",
-        f"/{bucket[9:]}/models/table.csv",
-    ]
-    assert store.single_put(fs)  # so the write was one pipe_file straight to the key
+        models["xgboost"].save("wbrecord://bucket/models")
+    assert fs.writes == []  # nothing written by the refused saves
+    assert sorted(fs.ls("/bucket/models", detail=False)) == [key, other]
 
 
 def test_filesystems_that_rename_get_a_temporary_file_and_a_move(
@@ -308,7 +364,7 @@ def test_filesystems_that_rename_get_a_temporary_file_and_a_move(
         models["xgboost"].save(url)
         assert stat.S_IMODE((tmp_path / "u.wbm").stat().st_mode) == 0o600
         assert wb.load_model(url).kind == "xgboost"
-    data = store.pack(models["linear"].manifest(), {"model.json": b"{}"})
+    data = archive.pack(models["linear"].manifest(), {"model.json": b"{}"})
     renaming = DirFileSystem(path=str(tmp_path), fs=LocalFileSystem())  # a real fsspec FS
     assert not store.single_put(renaming) and not store.single_put(LocalFileSystem())
     renaming.makedirs("sub", exist_ok=True)
@@ -440,7 +496,7 @@ def bomb(models: dict[str, wb.Model]) -> bytes:
     Its manifest says the member holds 1000 bytes; the archive's directory says 1 GiB.
     """
     manifest = json.loads(json.dumps(models["xgboost"].manifest()))
-    manifest["format"] = store.FORMAT
+    manifest["format"] = archive.FORMAT
     manifest["files"] = {"model.ubj": {"bytes": 1000, "sha256": "0" * 64}}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
@@ -486,6 +542,146 @@ def test_a_member_that_lies_about_its_size_is_not_read_past_it(bomb: bytes, tmp_
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20
+
+
+def _peak(call: Callable[[], Any]) -> int:
+    """The most memory Python allocated (tracemalloc) while ``call`` ran."""
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _with_manifest(models: dict[str, wb.Model], manifest: bytes) -> bytes:
+    """A model file of the XGBoost model's estimator and ``manifest``, compressed hard."""
+    estimator = wb.training.model.backend("xgboost").to_bytes(models["xgboost"].estimator)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr(MANIFEST, manifest)
+        z.writestr("model.ubj", estimator)
+    return buf.getvalue()
+
+
+def test_a_small_file_with_a_huge_manifest_is_refused_unread(
+    models: dict[str, wb.Model], tmp_path: Path
+) -> None:
+    """15 MB of ``[{},{},...]`` in 15 KB: parsed, it took most of a gigabyte (3-byte ``{},``
+    became 64-byte dicts) under the old 16 MiB allowance for small members."""
+    raw = _with_manifest(models, b"[" + b"{}," * 5_000_000 + b"{}]")
+    assert len(raw) < 20_000
+    path = tmp_path / "wide.wbm"
+    path.write_bytes(raw)
+
+    def load() -> None:
+        with pytest.raises(
+            wb.ModelFileError,
+            match=r"wide\.wbm'.*member 'workbench.json' would expand to 15,000,004 bytes; the "
+            r"cap is 4,194,304 bytes: refused unread",
+        ):
+            wb.load_model(str(path))
+
+    assert _peak(load) < 16 << 20
+
+    lying = bytearray(raw)  # the archive's directory says 1000 bytes: still read no further
+    at = lying.index(b"PK\x01\x02")  # the central directory entry of workbench.json
+    assert lying[at + 46 : at + 46 + len(MANIFEST)] == MANIFEST.encode()
+    lying[at + 24 : at + 28] = struct.pack("<I", 1000)
+    path.write_bytes(bytes(lying))
+
+    def load_lying() -> None:
+        with pytest.raises(wb.ModelFileError, match=r"wide\.wbm'.*damaged.*'workbench.json'"):
+            wb.load_model(str(path))
+
+    assert _peak(load_lying) < 16 << 20
+
+
+def test_a_manifest_of_too_many_values_is_refused_unparsed(
+    models: dict[str, wb.Model], tmp_path: Path
+) -> None:
+    """3 MB (under the byte cap) of a million ``{}``: counted, not parsed."""
+    path = tmp_path / "many.wbm"
+    text = b'{"format": "workbench-model/1", "x": [' + b"{}," * 999_999 + b"{}]}"
+    path.write_bytes(_with_manifest(models, text))
+
+    def load() -> None:
+        with pytest.raises(
+            wb.ModelFileError,
+            match=r"many\.wbm'.*workbench.json holds more than 250,000 JSON values, the cap "
+            r"\(a manifest holds a few thousand\): refused unparsed",
+        ):
+            wb.load_model(str(path))
+
+    assert _peak(load) < 32 << 20  # parsed, the million dicts alone would take 64 MB
+
+
+def test_large_real_manifests_fit_and_save_refuses_one_it_could_not_read(
+    models: dict[str, wb.Model], tmp_path: Path
+) -> None:
+    features = {f"feature_number_{i:05d}": "numeric" for i in range(10_000)}
+    history = pd.DataFrame(np.random.default_rng(0).random((10_000, 4)), columns=list("abcd"))
+    big = {
+        "features": features,
+        "categories": {
+            f"feature_number_{i:05d}": [f"level {j}" for j in range(1000)] for i in range(50)
+        },
+        "history": json.loads(history.to_json(orient="split")),
+    }
+    manifest, files = archive.unpack(archive.pack(big, {"m": b"x"}), "big")  # 2.4 MB: it fits
+    assert manifest["features"] == features and files == {"m": b"x"}
+
+    model = copy.copy(models["linear"])
+    model.categories = {"color": [f"merchant {j}" for j in range(300_000)]}
+    path = tmp_path / "huge.wbm"
+    with pytest.raises(
+        wb.ModelFileError,
+        match=r"workbench.json would hold [\d,]+ bytes and about [\d,]+ JSON values; a model "
+        r"file's is capped at 4,194,304 bytes and 250,000 values, so it could not be loaded "
+        "again and nothing is written",
+    ):
+        model.save(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_named_pipe_or_device_is_refused_without_opening_it(
+    models: dict[str, wb.Model], tmp_path: Path
+) -> None:
+    """Opening a named pipe to read blocks until a writer comes: one comes here, to find out
+    whether anyone opened the pipe (so the test fails rather than hangs if one does)."""
+    fifo = tmp_path / "model.wbm"
+    os.mkfifo(fifo)
+    stop, readers = threading.Event(), []
+
+    def writer() -> None:
+        while not stop.is_set():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # only if a reader waits
+                readers.append(1)
+            except OSError:  # ENXIO: nobody has it open to read
+                stop.wait(0.01)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(
+            ValueError,
+            match=r"model\.wbm' is a named pipe \(FIFO\), not a "
+            "workbench model file",
+        ):
+            wb.load_model(str(fifo))
+        with pytest.raises(FileExistsError, match=r"model\.wbm' exists and is not a workbench"):
+            models["xgboost"].save(str(fifo))  # overwrite=True replaces only a model file
+        with pytest.raises(FileExistsError, match=r"model\.wbm' already exists"):
+            models["xgboost"].save(str(fifo), overwrite=False)
+    finally:
+        stop.set()
+        thread.join()
+    assert readers == []  # nobody opened the pipe
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # left as it was
+    if os.path.exists(os.devnull):
+        with pytest.raises(ValueError, match=r"is a character device, not a workbench model"):
+            wb.load_model(os.devnull)
 
 
 def test_a_duplicated_member_is_refused(good: Path) -> None:

@@ -18,7 +18,7 @@ from sklearn import metrics as skm
 
 import workbench as wb
 from tests.conftest import span_prefixes
-from workbench.training import store, xgb
+from workbench.training import archive, xgb
 from workbench.training.progress import Progress
 
 
@@ -171,7 +171,7 @@ def test_save_and_load_round_trip(
         _get(client, loaded.predict_proba(test, client=client)),
         _get(client, trained.predict_proba(test, client=client)),
     )
-    manifest, files = store.unpack(Path(path).read_bytes(), path)
+    manifest, files = archive.unpack(Path(path).read_bytes(), path)
     assert set(files) == {"model.ubj"}
     assert manifest["versions"]["xgboost"] == xgboost.__version__
     assert manifest["target"] == "is_fraud"

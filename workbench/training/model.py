@@ -17,7 +17,7 @@ import pandas as pd
 
 from workbench._client import ensure_client
 from workbench.errors import ModelFileError
-from workbench.training import labels, store
+from workbench.training import archive, labels, store
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -294,7 +294,7 @@ class Model:
             raise TypeError(f"overwrite must be True or False, not {overwrite!r}")
         if_exists: store.IfExists = "model" if overwrite else "refuse"
         store.check_target(target, if_exists)  # before the estimator is serialised
-        data = store.pack(
+        data = archive.pack(
             self.manifest(), {_FILES[self.kind]: backend(self.kind).to_bytes(self.estimator)}
         )
         return store.write_atomic(target, data, if_exists=if_exists)
@@ -445,7 +445,7 @@ def _check_manifest(manifest: dict[str, Any], source: str) -> None:
     """Refuse a manifest that lacks a key, holds a wrong type, or contradicts itself."""
 
     def bad(why: str) -> ModelFileError:
-        return ModelFileError(f"{source!r}: {store.MANIFEST} {why}")
+        return ModelFileError(f"{source!r}: {archive.MANIFEST} {why}")
 
     missing = [key for key, _, _ in _SCHEMA if key not in manifest]
     if missing:
@@ -501,26 +501,26 @@ def _check_estimator(kind: str, estimator: Any, manifest: dict[str, Any], source
 
     if count != len(names):
         raise bad(
-            f"{store.MANIFEST} lists {len(names)} features but the {kind} estimator has {count}"
+            f"{archive.MANIFEST} lists {len(names)} features but the {kind} estimator has {count}"
         )
     if theirs is not None and list(theirs) != names:
         j = next(i for i, (a, b) in enumerate(zip(names, theirs, strict=True)) if a != b)
         order = " (the same names in another order)" if sorted(theirs) == sorted(names) else ""
         raise bad(
-            f"feature {j} is {shown[j]!r} in {store.MANIFEST} but {theirs[j]!r} in the "
+            f"feature {j} is {shown[j]!r} in {archive.MANIFEST} but {theirs[j]!r} in the "
             f"estimator{order}"
         )
     if their_categorical is not None and their_categorical != categorical:
         raise bad(
             f"the categorical columns are {categorical} {[shown[j] for j in categorical]} in "
-            f"{store.MANIFEST} but {their_categorical} in the estimator"
+            f"{archive.MANIFEST} but {their_categorical} in the estimator"
         )
     if kind == "linear":
         levels = {j: max(1, len(manifest["categories"][names[j]])) for j in categorical}
         theirs_levels = {int(j): int(n) for j, n in estimator.categorical.items()}
         if levels != theirs_levels:
             raise bad(
-                f"the categorical features have {levels} levels in {store.MANIFEST} but "
+                f"the categorical features have {levels} levels in {archive.MANIFEST} but "
                 f"{theirs_levels} in the estimator"
             )
 

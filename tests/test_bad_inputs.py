@@ -178,6 +178,14 @@ def _listening_socket(e: Env) -> str:
     return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
 
 
+def _wide_manifest(e: Env) -> Path:
+    """15 KB on disk whose workbench.json would expand to 15 MB of tiny JSON values."""
+    path = e.tmp / "wide.wbm"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("workbench.json", b"[" + b"{}," * 5_000_000 + b"{}]")
+    return path
+
+
 def _cli(*args: str) -> None:
     from click.testing import CliRunner
 
@@ -401,6 +409,13 @@ CASES: list[tuple[str, Call, type[BaseException], str]] = [
         wb.ModelFileError,
         "order",
     ),
+    (
+        "a manifest that expands a thousandfold",
+        lambda e: wb.load_model(_wide_manifest(e)),
+        wb.ModelFileError,
+        "'workbench.json' would expand to .* refused unread",
+    ),
+    ("a device as a model", lambda e: wb.load_model("/dev/null"), ValueError, "character device"),
     # --- clusters ---------------------------------------------------------------------------
     ("unknown profile", lambda e: wb.start_cluster("locl"), wb.ProfileError, "local"),
     (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import signal
 import subprocess
 import sys
@@ -111,7 +112,9 @@ def test_an_empty_folder_may_be_used(client: Client, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(written(tmp_path / "data"), expected(*OLD))
 
 
-@pytest.mark.parametrize("case", ["file", "folder", "both", "added file", "added folder", "stamp"])
+@pytest.mark.parametrize(
+    "case", ["file", "folder", "both", "added file", "added folder", "stamp", "stamp leftover"]
+)
 def test_a_folder_holding_anything_else_is_refused_and_untouched(
     client: Client, tmp_path: Path, case: str
 ) -> None:
@@ -124,9 +127,12 @@ def test_a_folder_holding_anything_else_is_refused_and_untouched(
             (data / "notes").mkdir()
             (data / "notes" / "a.txt").write_text("mine")
         name = "raw_customers.csv" if case == "added file" else "notes"
-    elif case == "stamp":  # a _workbench.json the workbench did not write
+    elif case.startswith("stamp"):  # a _workbench.json the workbench did not write
         data.mkdir()
-        (data / "_workbench.json").write_text('{"files": ["raw_customers.csv"]}')
+        files = ["raw_customers.csv"] if case == "stamp" else ["part.00000.parquet"]
+        leftover = ["raw_customers.csv"] if case != "stamp" else []
+        stamp = {"format": folders.GENERATED, "files": files, "leftover": leftover}
+        (data / "_workbench.json").write_text(json.dumps(stamp))
         (data / "raw_customers.csv").write_text("id\n1\n")
         name = "_workbench.json"
     else:
@@ -168,6 +174,54 @@ def test_a_failure_while_writing_removes_only_the_temporary_folder(
     assert snapshot(tmp_path / "data") == old
     assert sorted(os.listdir(tmp_path)) == ["data", "notes", "raw_customers.csv"]
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("data")} == before
+
+
+def legacy(fs: Any, folder: str, extra: str | None = None) -> None:
+    """The folder an earlier version wrote: parts, ``_SUCCESS`` and the demo's marker."""
+    fs.makedirs(folder, exist_ok=True)
+    rows, partitions, seed = OLD
+    sizes = partition_sizes(rows, partitions)
+    for i, n in enumerate(sizes):
+        frame = make_partition("fraud", n, seed, i, sum(sizes[:i]))
+        fs.pipe_file(f"{folder}/part.{i:05d}.parquet", frame.to_parquet(index=False))
+    fs.pipe_file(f"{folder}/_SUCCESS", b"")
+    fs.pipe_file(f"{folder}/_workbench_demo.json", b'{"name": "fraud", "rows": 2000, "seed": 0}')
+    if extra:
+        fs.pipe_file(f"{folder}/{extra}", b"id\n1\n")
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_folder_an_earlier_version_wrote_is_replaced_as_its_own(
+    client: Client, tmp_path: Path, memory: Any, where: str
+) -> None:
+    fs, folder = (
+        (fsspec.filesystem("file"), str(tmp_path / "data"))
+        if where == "local"
+        else (memory, "/wbreplace/data")
+    )
+    url = folder if where == "local" else f"memory:/{folder}"
+    legacy(fs, folder)
+    with pytest.raises(FileExistsError, match=r"an earlier version.*overwrite=True"):
+        make(client, url, NEW)
+    make(client, url, NEW, overwrite=True)
+    pd.testing.assert_frame_equal(written(url), expected(*NEW))
+    stamp = folders.read_stamp(url)
+    assert stamp is not None
+    assert objects(fs, folder) == sorted(["_SUCCESS", "_workbench.json", *stamp["files"]])
+    assert wb.load(url, target="is_fraud", client=client).rows == 3_000
+    if where == "local":
+        assert sorted(os.listdir(tmp_path)) == ["data"]
+
+
+@pytest.mark.parametrize("extra", ["raw_customers.csv", "part.7.parquet", "part.00005.parquet"])
+def test_an_earlier_versions_layout_with_anything_else_is_refused(
+    client: Client, tmp_path: Path, extra: str
+) -> None:
+    legacy(fsspec.filesystem("file"), str(tmp_path / "data"), extra)
+    before = snapshot(tmp_path)
+    with pytest.raises(FileExistsError, match=r"no _workbench\.json"):
+        make(client, tmp_path / "data", NEW, overwrite=True)
+    assert snapshot(tmp_path) == before
 
 
 # --- a crash between two steps ----------------------------------------------------------------
@@ -225,6 +279,7 @@ def test_a_crash_at_any_step_leaves_the_old_or_the_new_data_whole(
     make(client, data, NEW, overwrite=True)
     pd.testing.assert_frame_equal(written(data), expected(*NEW))
     assert not list(tmp_path.glob("data.old-*"))
+    assert not list(tmp_path.glob("data.tmp-*"))  # nor the new data a crash left beside it
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("data")} == before
 
 
@@ -276,9 +331,16 @@ def test_object_store_replaces_only_its_own_objects(client: Client, memory: Any)
     assert memory.cat_file("/wbreplace/mine/x.csv") == b"1"
 
 
-@pytest.mark.parametrize("step", ["old removed", "stamped", "written"])
-def test_object_store_after_a_crash_is_incomplete_but_still_its_own(
-    client: Client, memory: Any, monkeypatch: pytest.MonkeyPatch, step: str
+def objects(fs: Any, folder: str) -> list[str]:
+    return sorted(posixpath.basename(p) for p in fs.find(folder))
+
+
+@pytest.mark.parametrize(
+    ("step", "whole"),
+    [("announced", OLD), ("written", OLD), ("committed", NEW), ("removing", NEW)],
+)
+def test_object_store_after_a_crash_holds_the_old_or_the_new_data_whole(
+    client: Client, memory: Any, monkeypatch: pytest.MonkeyPatch, step: str, whole: Any
 ) -> None:
     url = "memory://wbreplace/data"
     memory.pipe("/wbreplace/raw_customers.csv", b"id\n1\n")
@@ -286,22 +348,80 @@ def test_object_store_after_a_crash_is_incomplete_but_still_its_own(
 
     def crash(at: str, path: str) -> None:
         if at == step:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt  # the process stops here: nothing after runs
 
     monkeypatch.setattr(folders, "_step", crash)
     with pytest.raises(KeyboardInterrupt):
         make(client, url, NEW, overwrite=True)
     monkeypatch.undo()
-    assert not memory.exists("/wbreplace/data/_SUCCESS")  # never taken for complete data
-    assert folders.read_stamp(url) is None
-    if step == "stamped":  # stopped with the stamp written first: still the workbench's
-        with pytest.raises(FileExistsError, match="incomplete: no _SUCCESS"):
-            make(client, url, NEW)
-    else:  # nothing written yet, or a failure while writing: its own partial files removed
-        assert memory.find("/wbreplace/data") == []
+    stamp = folders.read_stamp(url)
+    assert stamp is not None and (stamp["rows"], stamp["partitions"], stamp["seed"]) == whole
+    pd.testing.assert_frame_equal(written(url), expected(*whole))
+    # the loader reads the committed files only, never old and new mixed
+    assert wb.load(url, target="is_fraud", client=client).rows == whole[0]
+    assert len(inspect_source(url).urls) == whole[1]
+    assert memory.cat_file("/wbreplace/raw_customers.csv") == b"id\n1\n"
+    # still the workbench's own: replaced again, leaving only the new data
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        make(client, url, NEW)
     make(client, url, NEW, overwrite=True)
     pd.testing.assert_frame_equal(written(url), expected(*NEW))
+    stamp = folders.read_stamp(url)
+    assert stamp is not None and "leftover" not in stamp
+    assert objects(memory, "/wbreplace/data") == sorted(
+        ["_SUCCESS", "_workbench.json", *stamp["files"]]
+    )
     assert memory.cat_file("/wbreplace/raw_customers.csv") == b"id\n1\n"
+
+
+def test_object_store_first_write_interrupted_is_not_data(
+    client: Client, memory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "memory://wbreplace/data"
+
+    def crash(at: str, path: str) -> None:
+        if at == "written":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(folders, "_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        make(client, url, NEW)
+    monkeypatch.undo()
+    assert folders.read_stamp(url) is None
+    with pytest.raises(FileNotFoundError, match="wbreplace/data is incomplete"):
+        wb.load(url, target="is_fraud", client=client)
+    with pytest.raises(FileExistsError, match="incomplete"):
+        make(client, url, NEW)
+    make(client, url, NEW, overwrite=True)
+    pd.testing.assert_frame_equal(written(url), expected(*NEW))
+
+
+def test_object_store_failure_keeps_the_old_data_and_the_stamp(
+    client: Client, memory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "memory://wbreplace/data"
+    make(client, url, OLD)
+    real = gen._write_partition
+
+    def write(name: str, url: str, file: str, index: int, *args: Any) -> tuple[int, int]:
+        if index == 2:
+            raise OSError("the store refused partition 2")
+        return real(name, url, file, index, *args)
+
+    monkeypatch.setattr(gen, "_write_partition", write)
+    with pytest.raises(OSError, match="refused partition 2"):
+        make(client, url, NEW, overwrite=True)
+    monkeypatch.undo()
+    stamp = folders.read_stamp(url)  # the old data is still the data, stamp and _SUCCESS kept
+    assert stamp is not None and (stamp["rows"], stamp["seed"]) == (2_000, 1)
+    assert wb.load(url, target="is_fraud", client=client).rows == 2_000
+    # a cancelled task may still write its part after the failure: still the workbench's own
+    late = stamp["leftover"][0]
+    real("fraud", url, late, 0, 1000, 0, 2)
+    assert folders.check_replaceable(url) is not None
+    make(client, url, NEW, overwrite=True)
+    pd.testing.assert_frame_equal(written(url), expected(*NEW))
+    assert late not in objects(memory, "/wbreplace/data")
 
 
 # --- the demo ---------------------------------------------------------------------------------
@@ -331,6 +451,16 @@ def test_demo_reuses_or_replaces_its_own_data(
     assert snapshot(tmp_path / "data") == first
     assert _data("fraud", 3_000, tmp_path / "data", client).rows == 3_000
     assert sorted(os.listdir(tmp_path)) == ["data", "notes", "raw_customers.csv"]
+
+
+def test_demo_replaces_the_data_an_earlier_version_of_it_wrote(
+    client: Client, tmp_path: Path
+) -> None:
+    legacy(fsspec.filesystem("file"), str(tmp_path / "data"))
+    assert _data("fraud", 3_000, tmp_path / "data", client).rows == 3_000
+    stamp = folders.read_stamp(tmp_path / "data")
+    assert stamp is not None and (stamp["generator"], stamp["rows"]) == ("fraud", 3_000)
+    assert "_workbench_demo.json" not in os.listdir(tmp_path / "data")
 
 
 def test_demo_refuses_a_model_file_it_did_not_write_before_starting(tmp_path: Path) -> None:

@@ -26,10 +26,12 @@ def _data(name: str, rows: int, folder: Path, client: Any) -> Any:
 
     ``folder`` holds the data an earlier demo generated (its ``_workbench.json`` says what),
     or is replaced through :func:`~workbench.data.generate.generate`, which replaces only a
-    folder the workbench wrote: ``run`` has checked that before starting the cluster.
+    folder the workbench wrote (an earlier version's data and ``_workbench_demo.json``
+    included): ``run`` has checked that before starting the cluster.
     """
     stamp = read_stamp(folder)
-    if stamp is not None and (stamp["generator"], stamp["rows"], stamp["seed"]) == (name, rows, 0):
+    made = tuple(stamp.get(k) for k in ("generator", "rows", "seed")) if stamp else None
+    if made == (name, rows, 0):
         click.echo(f"using the {rows:,} rows already generated in {folder}")
     else:
         generate(name, rows, folder, seed=0, overwrite=True, client=client)

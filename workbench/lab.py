@@ -35,6 +35,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
 from workbench.errors import InsecureClusterWarning
 
 PLUGIN = "dask-labextension:plugin"
@@ -110,6 +113,40 @@ def _pem_or_path(value: str, folder: Path, name: str) -> str:
     return str(path)
 
 
+def can_serve(certificate: str) -> bool:
+    """Whether a certificate may act as a TLS server: what its extended key usage allows.
+
+    Parameters
+    ----------
+    certificate
+        The certificate as PEM text, or the path of a PEM file.
+
+    Returns
+    -------
+    bool
+        ``True`` when the extended key usage includes ``serverAuth`` or ``anyExtendedKeyUsage``,
+        or the certificate has none (then it may be used for anything); ``False`` for a client
+        certificate (``clientAuth`` only), and for a certificate that cannot be read (the
+        connection fails on it anyway).
+    """
+    try:
+        data = (
+            certificate.encode("ascii")
+            if "-----BEGIN" in certificate
+            else Path(certificate).read_bytes()
+        )
+        cert = x509.load_pem_x509_certificate(data)
+    except (OSError, ValueError):
+        return False
+    try:
+        usages = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return True
+    return bool(
+        usages & {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+    )
+
+
 def kernel_env(address: str, security: Any | None, folder: Path) -> dict[str, str]:
     """Environment variables that make a kernel's Dask client connect to ``address``.
 
@@ -123,20 +160,29 @@ def kernel_env(address: str, security: Any | None, folder: Path) -> dict[str, st
         scheduler: see :mod:`workbench.clusters.security`).
     folder
         A private folder for certificates held only in memory.
+
+    Returns
+    -------
+    dict
+        ``DASK_SCHEDULER_ADDRESS`` and, for TLS, ``DASK_DISTRIBUTED__COMM__TLS__*`` variables.
+
+    Warns
+    -----
+    InsecureClusterWarning
+        When the client certificate may also serve as a TLS server (:func:`can_serve`): the
+        kernels would hold a certificate and key that can pose as the scheduler.
     """
     env = {"DASK_SCHEDULER_ADDRESS": address}
     if security is None or not getattr(security, "tls_ca_file", None):
         return env
-    client_key = getattr(security, "tls_client_key", None)
-    if client_key and client_key in (
-        getattr(security, "tls_scheduler_key", None),
-        getattr(security, "tls_worker_key", None),
-    ):
+    client_cert = getattr(security, "tls_client_cert", None)
+    if client_cert and can_serve(str(client_cert)):
         warnings.warn(
-            "the cluster's clients use the scheduler's own certificate and key, so every kernel "
-            "of this Lab gets the key that lets it act as the scheduler: name a client "
-            "certificate in the profile (security.client_cert_file and client_key_file; "
-            "`workbench tls make` writes one)",
+            "the client certificate this Lab hands its kernels may also serve as a TLS server "
+            "(its extended key usage allows serverAuth), so every kernel gets a key that lets "
+            "it act as the scheduler: use a client certificate (clientAuth only): "
+            "--cert-file client-cert.pem --key-file client-key.pem, or security.client_cert_file "
+            "and client_key_file in the profile (`workbench tls make` writes them)",
             InsecureClusterWarning,
             stacklevel=2,
         )

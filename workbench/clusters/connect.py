@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from distributed.comm.core import CommClosedError, FatalCommClosedError
 from distributed.comm.registry import get_backend
 
 from workbench import config
-from workbench.clusters.security import is_loopback, security_from_files
+from workbench.clusters.security import client_security, is_loopback
 from workbench.errors import ClusterConnectionError, InsecureClusterWarning, SecurityConfigError
 
 logger = logging.getLogger("workbench")
@@ -65,6 +66,16 @@ def plain_tcp_warning(address: str) -> str | None:
     and so run code here or on the cluster. ``tls://`` and loopback addresses (127.0.0.0/8,
     ``::1``, ``localhost``) get ``None``; host names other than ``localhost`` are not looked
     up, and count as remote.
+
+    Parameters
+    ----------
+    address
+        A normalised scheduler address (``tcp://host:port`` or ``tls://host:port``).
+
+    Returns
+    -------
+    str or None
+        The text of the :class:`~workbench.errors.InsecureClusterWarning` to give, or ``None``.
     """
     if not address.startswith("tcp://") or is_loopback(address):
         return None
@@ -77,21 +88,31 @@ def plain_tcp_warning(address: str) -> str | None:
 
 
 def _security_arg(security: Security | Mapping[str, Any] | None, address: str) -> Security | None:
+    """The client's Security: as given, or a client-only one built from a mapping of files.
+
+    A mapping names ``ca_file`` and the client certificate and key, as ``client_cert_file``
+    and ``client_key_file`` (a profile's names) or ``cert_file`` and ``key_file``; the
+    client-only Security (:func:`client_security`) carries no scheduler certificate, so a Lab
+    started from it hands kernels nothing that could serve as the scheduler.
+    """
     if security is None or isinstance(security, Security):
         return security
     if isinstance(security, Mapping):
-        keys = {"ca_file", "cert_file", "key_file"}
-        if not keys <= set(security):
+        cert = security.get("client_cert_file") or security.get("cert_file")
+        key = security.get("client_key_file") or security.get("key_file")
+        named = set(security)
+        if not (
+            "ca_file" in named
+            and named & {"cert_file", "client_cert_file"}
+            and named & {"key_file", "client_key_file"}
+        ):
             raise ValueError(
-                f"security={dict(security)!r} must name ca_file, cert_file and key_file "
-                "(or pass a distributed.Security)"
+                f"security={dict(security)!r} must name ca_file, cert_file and key_file (the "
+                "client certificate; client_cert_file and client_key_file also do), or pass a "
+                "distributed.Security"
             )
-        return security_from_files(
-            security["ca_file"],
-            security["cert_file"],
-            security["key_file"],
-            where=f"connect({address!r})",
-        )
+        where = f"connect({address!r})"  # a file named as None is reported missing there
+        return client_security(security["ca_file"] or "", cert or "", key or "", where=where)
     raise TypeError(
         f"security must be a distributed.Security, a mapping with ca_file/cert_file/key_file, "
         f"or None; not {type(security).__name__}"
@@ -204,6 +225,33 @@ def _probe(address: str, security: Security | None, seconds: float) -> None:
         pool.submit(asyncio.run, _check_scheduler(address, args, seconds)).result()
 
 
+class BoundedClient(Client):
+    """A :class:`distributed.Client` whose start as a whole is bounded by its ``timeout``.
+
+    distributed bounds each step of a client's start by ``timeout`` separately, and not the
+    handshake read of its connection at all, so a peer that stalls there would hold the client
+    for ever. Here the start is cancelled when ``timeout`` is up (``callback_timeout``), and a
+    client that did not start is closed, its event-loop thread included (distributed leaves
+    that thread running after a failed start). Everything else is distributed's ``Client``.
+    """
+
+    def start(self, **kwargs: Any) -> None:
+        """Start the client as distributed does, within ``timeout``; clean up on failure."""
+        if self.asynchronous or self.status != "newly-created":
+            return super().start(**kwargs)
+        kwargs.setdefault("callback_timeout", self._timeout)
+        try:
+            super().start(**kwargs)
+        except BaseException:
+            try:
+                self.close(timeout=self._timeout)
+            except Exception as err:  # the failure to start is the one to report
+                logger.debug("closing a client that did not start: %r", err)
+            finally:
+                self._loop_runner.stop()
+            raise
+
+
 def connect(
     address: str,
     security: Security | Mapping[str, Any] | None = None,
@@ -223,10 +271,14 @@ def connect(
         ``tcp://host:port`` or ``tls://host:port`` (``host:port`` means ``tcp://``).
     security
         For ``tls://``: a :class:`distributed.Security`, or a mapping with ``ca_file``,
-        ``cert_file`` and ``key_file`` (PEM files).
+        ``cert_file`` and ``key_file`` (PEM files: the cluster's CA and *your* client
+        certificate, ``client-cert.pem``/``client-key.pem`` of ``workbench tls make``;
+        ``client_cert_file``/``client_key_file`` are read too, so a profile's ``security``
+        mapping works as it is).
     timeout
         Give up after this long; default ``workbench.cluster.connect-timeout``. It bounds the
-        whole check that a Dask scheduler answers (connection, TLS and Dask's handshake).
+        whole of it: the check that a Dask scheduler answers (connection, TLS and Dask's
+        handshake) and the client's start after it.
     set_as_default
         Make the client the current one, used by every workbench call with ``client=None``.
 
@@ -266,9 +318,11 @@ def connect(
             f"{address} is plain TCP but the security settings require encryption; "
             "use the tls:// address of the scheduler"
         )
+    deadline = time.monotonic() + seconds
     try:
         _probe(address, sec, seconds)
-        client = Client(address, security=sec, timeout=seconds, set_as_default=set_as_default)
+        left = max(deadline - time.monotonic(), 0.001)
+        client = BoundedClient(address, security=sec, timeout=left, set_as_default=set_as_default)
     except ClusterConnectionError:
         raise
     except (OSError, TimeoutError, ssl.SSLError) as err:

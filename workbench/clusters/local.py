@@ -125,6 +125,17 @@ def bind_host(options: dict[str, Any]) -> tuple[str, bool]:
     The host is the ``host`` option, else ``workbench.cluster.host`` (127.0.0.1). An
     in-process cluster (``processes: false``) without a ``host`` option talks over
     ``inproc://`` unless TLS is on, so it does not listen for cluster traffic.
+
+    Parameters
+    ----------
+    options
+        The profile's options (``host``, ``processes``...), after ``start_cluster``'s own.
+
+    Returns
+    -------
+    host, listens
+        The address to bind to, and ``False`` for an in-process cluster that uses
+        ``inproc://`` (then ``host`` only serves the workers' HTTP servers).
     """
     host = options.get("host")
     if host is None:

@@ -15,11 +15,9 @@ from __future__ import annotations
 import base64
 import copy
 import importlib
-import ipaddress
 import json
 import logging
 import os
-import urllib.parse
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from workbench import config
 from workbench._redact import redact, shown
 from workbench.clusters.local import _params, check_options
 from workbench.clusters.profiles import Profile
+from workbench.clusters.security import is_loopback
 from workbench.errors import ClusterConnectionError, MissingDependencyError, ProfileError
 
 logger = logging.getLogger("workbench")
@@ -144,6 +143,12 @@ def ssh_specs(
     each worker gets ``host`` = the host it runs on (its entry in ``hosts``), unless
     ``worker_options`` names a host itself. The classes are distributed's own
     (``distributed.deploy.ssh.Scheduler`` and ``Worker``).
+
+    Parameters
+    ----------
+    arguments
+        The keyword arguments of :func:`ssh_arguments` (``hosts``, ``connect_options``,
+        ``worker_options``, ``scheduler_options``, ``worker_class``, ``remote_python``...).
 
     Returns
     -------
@@ -441,16 +446,6 @@ _GATEWAY_KEYS = {
 }
 
 
-def _is_loopback(url: str) -> bool:
-    host = urllib.parse.urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def gateway_arguments(profile: Profile, tls: bool) -> dict[str, Any]:
     """Return the keyword arguments of :class:`dask_gateway.GatewayCluster` from a profile."""
     from difflib import get_close_matches
@@ -470,7 +465,7 @@ def gateway_arguments(profile: Profile, tls: bool) -> dict[str, Any]:
             f"profile {profile.name!r} needs options.address, the gateway's http(s):// URL "
             f"({profile.where('options.address')}); got {redact(address)!r}"
         )
-    if tls and str(address).startswith("http://") and not _is_loopback(str(address)):
+    if tls and str(address).startswith("http://") and not is_loopback(str(address)):
         raise ProfileError(
             f"{shown(address)} is plain http, which would send the gateway password in clear. "
             "Use the gateway's https:// address, or set security.tls: false if the network is "

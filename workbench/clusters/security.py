@@ -1,9 +1,9 @@
 """TLS for clusters: certificates from profile files, temporary ones for local clusters.
 
 Dask's own :class:`distributed.Security` carries the settings; this module checks that the
-files exist and fit together, makes certificates (a CA per cluster, a server certificate for the
-scheduler and workers, a client certificate for users), decides when a local cluster needs TLS,
-and builds the object.
+files exist and fit together, decides when a local cluster needs TLS, and builds the object.
+:mod:`workbench.clusters.certificates` makes the certificates (a CA per cluster, a server
+certificate for the scheduler and workers, a client certificate for users).
 
 What TLS verifies here (see the README's security section):
 
@@ -20,22 +20,24 @@ What TLS verifies here (see the README's security section):
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import logging
 import os
-import secrets
 import socket
 import ssl
+import urllib.parse
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import psutil
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from distributed import Security
 
 from workbench import config
+from workbench.clusters.certificates import temporary_security
 from workbench.errors import InsecureClusterWarning, SecurityConfigError
 
 logger = logging.getLogger("workbench")
@@ -60,6 +62,76 @@ class NameCheckingSecurity(Security):
         return args
 
 
+_Pair = tuple[str, str | os.PathLike[str] | None, str | os.PathLike[str] | None]
+
+
+def _check_files(
+    ca_file: str | os.PathLike[str],
+    pairs: list[_Pair],
+    where: str,
+) -> None:
+    """Check that the CA and each (certificate, key) pair exist and fit together.
+
+    ``pairs`` holds ``(role, cert, key)``; the role names the pair in messages. A certificate
+    must match its key and be issued by the CA in ``ca_file`` (one cluster's files, not a mix
+    of two sets, such as after an interrupted ``workbench tls make --overwrite``).
+
+    Raises
+    ------
+    SecurityConfigError
+        A file is missing or unreadable, a key does not belong to its certificate, or the CA
+        did not issue a certificate.
+    """
+    files: dict[str, str | os.PathLike[str] | None] = {"ca_file": ca_file}
+    for role, cert, key in pairs:
+        files |= {f"{role}cert_file": cert, f"{role}key_file": key}
+    missing = [f"{k}={v!s}" for k, v in files.items() if not v or not Path(v).is_file()]
+    if missing:
+        raise SecurityConfigError(
+            f"TLS is on in {where}, but these certificate files are missing: "
+            f"{', '.join(missing)}. Point security.ca_file, cert_file and key_file (and "
+            "client_cert_file, client_key_file) at PEM files (`workbench tls make DIR --host "
+            "HOST` writes a CA, a server and a client certificate), or set security.tls: false."
+        )
+    try:
+        cas = x509.load_pem_x509_certificates(Path(ca_file).read_bytes())
+    except ValueError as err:
+        raise SecurityConfigError(
+            f"the CA file {ca_file} in {where} holds no PEM certificate ({err})"
+        ) from None
+    for _, cert, key in pairs:
+        try:
+            ctx = ssl.create_default_context(cafile=str(ca_file))
+            ctx.load_cert_chain(str(cert), str(key))
+            leaf = x509.load_pem_x509_certificate(Path(str(cert)).read_bytes())
+        except (ssl.SSLError, OSError, ValueError) as err:
+            raise SecurityConfigError(
+                f"TLS files in {where} do not fit together (ca={ca_file}, cert={cert}, "
+                f"key={key}): {err}. Check that the key belongs to the certificate."
+            ) from None
+        if not any(_issued_by(leaf, ca) for ca in cas):
+            raise SecurityConfigError(
+                f"the certificate {cert} in {where} was not issued by the CA in {ca_file} "
+                f"(it names {leaf.issuer.rfc4514_string()!r} as issuer): the files come from "
+                "two different sets. Use one folder of `workbench tls make` (run it again with "
+                "--overwrite if a replacement was interrupted)."
+            )
+
+
+def _issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _security_class(check_hostname: bool | None) -> type[Security]:
+    if check_hostname is None:
+        check_hostname = bool(config.get("security.check-hostname"))
+    return NameCheckingSecurity if check_hostname else Security
+
+
 def security_from_files(
     ca_file: str | os.PathLike[str],
     cert_file: str | os.PathLike[str],
@@ -70,11 +142,12 @@ def security_from_files(
     where: str = "security",
     check_hostname: bool | None = None,
 ) -> Security:
-    """Build a :class:`distributed.Security` that requires TLS, after checking the files.
+    """Build a cluster's :class:`distributed.Security` that requires TLS, after checking files.
 
     The certificate ``cert_file`` serves the scheduler and the workers; the client uses
     ``client_cert_file``/``client_key_file`` when given (``workbench tls make`` writes both),
-    else the same one.
+    else the same one. A user who only connects to a cluster holds no server certificate: see
+    :func:`client_security`.
 
     Parameters
     ----------
@@ -88,44 +161,24 @@ def security_from_files(
         Whether clients check that the server certificate names the host they connect to;
         default ``workbench.security.check-hostname``.
 
+    Returns
+    -------
+    distributed.Security
+        With ``require_encryption``; a :class:`NameCheckingSecurity` when names are checked.
+
     Raises
     ------
     SecurityConfigError
-        When a file is missing or unreadable, or the certificate does not match its key.
+        When a file is missing or unreadable, a certificate does not match its key, or the CA
+        did not issue it.
     """
-    files: dict[str, str | os.PathLike[str] | None] = {
-        "ca_file": ca_file,
-        "cert_file": cert_file,
-        "key_file": key_file,
-    }
+    pairs: list[_Pair] = [("", cert_file, key_file)]
     if client_cert_file or client_key_file:
-        files |= {"client_cert_file": client_cert_file, "client_key_file": client_key_file}
-    missing = [f"{k}={v!s}" for k, v in files.items() if not v or not Path(v).is_file()]
-    if missing:
-        raise SecurityConfigError(
-            f"TLS is on in {where}, but these certificate files are missing: "
-            f"{', '.join(missing)}. Point security.ca_file, cert_file and key_file (and "
-            "client_cert_file, client_key_file) at PEM files (`workbench tls make DIR --host "
-            "HOST` writes a CA, a server and a client certificate), or set security.tls: false."
-        )
-    pairs = [(cert_file, key_file)]
-    if client_cert_file and client_key_file:
-        pairs.append((client_cert_file, client_key_file))
-    for cert, key in pairs:
-        try:
-            ctx = ssl.create_default_context(cafile=str(ca_file))
-            ctx.load_cert_chain(str(cert), str(key))
-        except (ssl.SSLError, OSError) as err:
-            raise SecurityConfigError(
-                f"TLS files in {where} do not fit together (ca={ca_file}, cert={cert}, "
-                f"key={key}): {err}. Check that the key belongs to the certificate."
-            ) from None
+        pairs.append(("client_", client_cert_file, client_key_file))
+    _check_files(ca_file, pairs, where)
     ccert = str(client_cert_file or cert_file)
     ckey = str(client_key_file or key_file)
-    if check_hostname is None:
-        check_hostname = bool(config.get("security.check-hostname"))
-    cls = NameCheckingSecurity if check_hostname else Security
-    return cls(
+    return _security_class(check_hostname)(
         tls_ca_file=str(ca_file),
         tls_client_cert=ccert,
         tls_client_key=ckey,
@@ -137,14 +190,72 @@ def security_from_files(
     )
 
 
+def client_security(
+    ca_file: str | os.PathLike[str],
+    cert_file: str | os.PathLike[str],
+    key_file: str | os.PathLike[str],
+    *,
+    where: str = "security",
+    check_hostname: bool | None = None,
+) -> Security:
+    """Build a client's :class:`distributed.Security`: the CA and a client certificate only.
+
+    For a user who connects to a cluster (``wb.connect``, ``workbench lab --scheduler``): it
+    holds no scheduler or worker certificate, so nothing handed on from it (to Lab kernels)
+    can serve as one.
+
+    Parameters
+    ----------
+    ca_file, cert_file, key_file
+        PEM files: the cluster's CA, and the client certificate with its private key
+        (``client-cert.pem`` and ``client-key.pem`` of ``workbench tls make``).
+    where
+        Where the settings came from, for error messages.
+    check_hostname
+        Whether to check that the server certificate names the host connected to; default
+        ``workbench.security.check-hostname``.
+
+    Returns
+    -------
+    distributed.Security
+        With ``require_encryption`` and only the ``tls_ca_file`` and ``tls_client_*`` fields.
+
+    Raises
+    ------
+    SecurityConfigError
+        When a file is missing or unreadable, the certificate does not match its key, or the
+        CA did not issue it.
+    """
+    _check_files(ca_file, [("", cert_file, key_file)], where)
+    return _security_class(check_hostname)(
+        tls_ca_file=str(ca_file),
+        tls_client_cert=str(cert_file),
+        tls_client_key=str(key_file),
+        require_encryption=True,
+    )
+
+
+def _security_from_settings(settings: Mapping[str, Any], where: str) -> Security:
+    """:func:`security_from_files` for a profile's ``security`` mapping (missing keys: "")."""
+    return security_from_files(
+        settings.get("ca_file") or "",
+        settings.get("cert_file") or "",
+        settings.get("key_file") or "",
+        client_cert_file=settings.get("client_cert_file"),
+        client_key_file=settings.get("client_key_file"),
+        where=where,
+    )
+
+
 def security_for_profile(
     settings: Mapping[str, Any], *, remote: bool, where: str, tls: bool | None = None
 ) -> Security | None:
     """Return the Security a profile asks for, or ``None`` for plain TCP.
 
     Local profiles with ``tls: true`` and no files get temporary in-memory certificates
-    (:func:`temporary_security`); remote profiles must name files, since the certificates
-    travel to other machines. Local clusters are decided by :func:`security_for_local`.
+    (:func:`~workbench.clusters.certificates.temporary_security`); remote profiles must name
+    files, since the certificates travel to other machines. Local clusters are decided by
+    :func:`security_for_local`.
     """
     on = settings.get("tls", remote) if tls is None else tls
     if not on:
@@ -156,20 +267,21 @@ def security_for_profile(
             )
         return None
     if any(settings.get(k) for k in ("ca_file", "cert_file", "key_file")) or remote:
-        return security_from_files(
-            settings.get("ca_file") or "",
-            settings.get("cert_file") or "",
-            settings.get("key_file") or "",
-            client_cert_file=settings.get("client_cert_file"),
-            client_key_file=settings.get("client_key_file"),
-            where=where,
-        )
+        return _security_from_settings(settings, where)
     return temporary_security()
 
 
 # --- local clusters: when TLS is needed ---------------------------------------------------------
 def bare_host(host: str) -> str:
-    """``host`` without a ``scheme://`` prefix, a ``:port`` suffix or IPv6 brackets."""
+    """``host`` without a ``scheme://`` prefix, a ``:port`` suffix or IPv6 brackets.
+
+    A URL (``https://user@gateway:8000/path``) gives its host name alone.
+    """
+    if "://" in host:
+        try:
+            return urllib.parse.urlsplit(host.strip()).hostname or ""
+        except ValueError:  # a malformed port or bracket: the text after the scheme
+            pass
     text = host.split("://", 1)[-1].strip()
     if text.startswith("["):  # [::1] or [::1]:8786
         return text[1:].split("]", 1)[0]
@@ -285,250 +397,8 @@ def security_for_local(
             host,
         )
     if any(settings.get(k) for k in ("ca_file", "cert_file", "key_file")):
-        return security_from_files(
-            settings.get("ca_file") or "",
-            settings.get("cert_file") or "",
-            settings.get("key_file") or "",
-            client_cert_file=settings.get("client_cert_file"),
-            client_key_file=settings.get("client_key_file"),
-            where=where,
-        )
+        return _security_from_settings(settings, where)
     return temporary_security(_temporary_hosts(host))
-
-
-# --- certificates ---------------------------------------------------------------------------
-def _check_hosts(hosts: Iterable[str]) -> list[str]:
-    if isinstance(hosts, str):
-        hosts = [hosts]
-    out = []
-    for h in hosts:
-        if not isinstance(h, str) or not h.strip() or any(c in h for c in " /\t\n"):
-            raise ValueError(
-                f"host {h!r} is not a host name or IP address; name each host or address "
-                "clients use to reach the scheduler and workers, e.g. --host 10.0.0.5"
-            )
-        try:
-            ip = ipaddress.ip_address(h)
-        except ValueError:
-            out.append(h)
-            continue
-        if ip.is_unspecified:
-            raise ValueError(
-                f"host {h!r} means every interface, which no client connects to; name the "
-                "host names and IP addresses clients use to reach the scheduler and workers"
-            )
-        out.append(h)
-    if not out:
-        raise ValueError("hosts is empty: name at least one host the certificate covers")
-    return out
-
-
-def issue_certificates(
-    hosts: Iterable[str] = ("127.0.0.1", "localhost"),
-    *,
-    days: int = 365,
-    common_name: str = "workbench",
-) -> dict[str, bytes]:
-    """Make a new CA, a server and a client certificate signed by it; return them as PEM.
-
-    The CA's key is not returned: nothing else can be signed by it afterwards, so it is one
-    cluster's CA. ``cert_file`` (extended key usage ``serverAuth`` and ``clientAuth``, the
-    ``hosts`` as subject alternative names) is for the scheduler and the workers;
-    ``client_cert_file`` (``clientAuth`` only) for users, notebooks and Lab kernels.
-
-    Parameters
-    ----------
-    hosts
-        Host names and IP addresses the server certificate is valid for: every one that
-        clients use to reach the scheduler and workers.
-    days
-        Validity in days.
-    common_name
-        Subject name of the certificates (the CA's gets `` CA`` and a random tag, the client's
-        `` client``).
-
-    Returns
-    -------
-    dict
-        PEM bytes by role: ``ca_file``, ``cert_file``, ``key_file``, ``client_cert_file``,
-        ``client_key_file``.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    names: list[x509.GeneralName] = []
-    for h in _check_hosts(hosts):
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(h)))
-        except ValueError:
-            names.append(x509.DNSName(h))
-    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise ValueError(f"days={days!r} must be a whole number of days, 1 or more")
-    now = datetime.datetime.now(datetime.UTC)
-    until = now + datetime.timedelta(days=days)
-
-    def usage(*, sign: bool) -> x509.KeyUsage:
-        return x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=sign,
-            crl_sign=sign,
-            encipher_only=False,
-            decipher_only=False,
-        )
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    # a name of its own, so that one cluster's CA is never taken for another's
-    ca_id = secrets.token_hex(6)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} CA {ca_id}")])
-
-    def builder(subject: x509.Name, public: Any) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(until)
-        )
-
-    ca_cert = (
-        builder(ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(usage(sign=True), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    def leaf(
-        cn: str, eku: list[x509.ObjectIdentifier], sans: list[x509.GeneralName] | None
-    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        b = (
-            builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]), key.public_key())
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage(sign=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        )
-        if sans:
-            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return key, b.sign(ca_key, hashes.SHA256())
-
-    server_key, server = leaf(
-        common_name, [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], names
-    )
-    client_key, client = leaf(f"{common_name} client", [ExtendedKeyUsageOID.CLIENT_AUTH], None)
-
-    def pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
-        return k.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    return {
-        "ca_file": ca_cert.public_bytes(serialization.Encoding.PEM),
-        "cert_file": server.public_bytes(serialization.Encoding.PEM),
-        "key_file": pem_key(server_key),
-        "client_cert_file": client.public_bytes(serialization.Encoding.PEM),
-        "client_key_file": pem_key(client_key),
-    }
-
-
-def temporary_security(hosts: Iterable[str] = ("127.0.0.1", "localhost")) -> Security:
-    """A :class:`distributed.Security` with a new CA and certificates held in memory only.
-
-    Like :meth:`distributed.Security.temporary`, but the scheduler and workers get a server
-    certificate and the client a separate client certificate (see :func:`issue_certificates`),
-    so whoever is given the client's part (a Lab kernel) cannot pose as the scheduler. The CA
-    is this cluster's alone and its key is gone once made, so the host names are not checked.
-    """
-    pem = {k: v.decode("ascii") for k, v in issue_certificates(hosts).items()}
-    return Security(
-        tls_ca_file=pem["ca_file"],
-        tls_scheduler_cert=pem["cert_file"],
-        tls_scheduler_key=pem["key_file"],
-        tls_worker_cert=pem["cert_file"],
-        tls_worker_key=pem["key_file"],
-        tls_client_cert=pem["client_cert_file"],
-        tls_client_key=pem["client_key_file"],
-        require_encryption=True,
-    )
-
-
-#: File names :func:`make_certificates` writes, by role.
-CERTIFICATE_FILES = {
-    "ca_file": "ca.pem",
-    "cert_file": "cert.pem",
-    "key_file": "key.pem",
-    "client_cert_file": "client-cert.pem",
-    "client_key_file": "client-key.pem",
-}
-
-
-def make_certificates(
-    folder: str | os.PathLike[str],
-    hosts: Iterable[str] = ("127.0.0.1", "localhost"),
-    *,
-    days: int = 365,
-    common_name: str = "workbench",
-    overwrite: bool = False,
-) -> dict[str, Path]:
-    """Write a new CA for one cluster, a server and a client certificate into ``folder``.
-
-    The scheduler and workers use ``cert.pem``/``key.pem`` (a server certificate for
-    ``hosts``); users, notebooks and Lab kernels use ``client-cert.pem``/``client-key.pem``
-    (a client certificate, which cannot serve as a scheduler); all trust ``ca.pem``. Use one
-    folder per cluster: the CA signs nothing else, and its key is not kept.
-
-    Parameters
-    ----------
-    folder
-        Created if missing. Receives the five files of :data:`CERTIFICATE_FILES`, each
-        readable by its owner only.
-    hosts
-        Host names and IP addresses the server certificate is valid for: every one that
-        clients use to reach the scheduler and workers (clients check it; see
-        :class:`NameCheckingSecurity`).
-    days
-        Validity in days.
-    common_name
-        Subject name of the certificates.
-    overwrite
-        Replace certificates already in ``folder``. Without it they are refused: a cluster
-        that uses them would stop accepting its own clients, and the old CA is gone for good.
-
-    Returns
-    -------
-    dict
-        Paths by role: ``ca_file``, ``cert_file``, ``key_file``, ``client_cert_file``,
-        ``client_key_file``.
-    """
-    contents = issue_certificates(hosts, days=days, common_name=common_name)
-    out = Path(folder)
-    paths = {role: out / name for role, name in CERTIFICATE_FILES.items()}
-    there = [p.name for p in paths.values() if os.path.lexists(p)]
-    if there and not overwrite:
-        raise FileExistsError(
-            f"{out} already holds certificates ({', '.join(there)}); a cluster using them would "
-            "stop accepting its clients if they were replaced: choose another folder (one per "
-            "cluster), or pass overwrite=True (workbench tls make --overwrite)"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    for role, p in paths.items():
-        # a fresh temporary file (never a leftover one with other permissions), then rename
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(contents[role])
-        os.replace(tmp, p)
-    return paths
 
 
 class UnencryptedAllreduceWarning(UserWarning):

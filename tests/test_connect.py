@@ -21,7 +21,7 @@ from tests.conftest import free_port, threads_settle
 from workbench._client import ensure_client
 from workbench.cli import main
 from workbench.clusters.connect import plain_tcp_warning
-from workbench.clusters.security import UnencryptedAllreduceWarning, warn_if_allreduce_unencrypted
+from workbench.training.allreduce import UnencryptedAllreduceWarning, warn_if_allreduce_unencrypted
 
 HTTP_SERVER = "an HTTP server"
 SILENT = "a silent server"

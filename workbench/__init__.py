@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from workbench import api as _api  # registers the default-cluster hook that ensure_client calls
 from workbench import config as _config  # loads the workbench.* defaults into dask.config
 from workbench.clusters.certificates import make_certificates
 from workbench.clusters.cluster import Cluster
@@ -112,4 +113,4 @@ __all__ = [
     "train",
 ]
 
-del _config
+del _api, _config

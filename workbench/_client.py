@@ -1,30 +1,72 @@
-"""The client that workbench calls use when they are given ``client=None``."""
+"""The client a workbench call works with, and one look at the cluster behind it.
+
+This module is part of the base layer: data and training call :func:`ensure_client` and
+:func:`snapshot`, and it imports nothing from clusters, data or training. Where a call is given
+``client=None`` and no Dask client is current, :func:`ensure_client` asks the default-client
+factory that the public API layer registers with :func:`set_default_client_factory` when
+``workbench`` is imported (:func:`workbench.api.default_client`: Dask's ``scheduler-address``
+setting, else the default local cluster, said so).
+"""
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from distributed import Client, Security
+from distributed import Client, get_client
 
-from workbench.clusters.connect import connect
-from workbench.config import setup_logging
-from workbench.errors import ClusterConnectionError, SecurityConfigError
+from workbench.errors import WorkbenchError
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
-_started: list[Any] = []  # clusters started here for lack of a client; closed at exit
+DefaultClientFactory = Callable[[], Client]
+
+_default_factory: list[DefaultClientFactory] = []  # at most one: the public API layer's
+
+
+def set_default_client_factory(factory: DefaultClientFactory | None) -> None:
+    """Register what :func:`ensure_client` calls when there is no client; ``None`` removes it.
+
+    Parameters
+    ----------
+    factory
+        A function of no arguments returning a connected :class:`distributed.Client`. The
+        public API layer (:mod:`workbench.api`) registers its default-cluster hook here on
+        ``import workbench``.
+    """
+    if factory is not None and not callable(factory):
+        raise TypeError(
+            f"the default client factory must be callable or None, not {type(factory).__name__}"
+        )
+    _default_factory.clear()
+    if factory is not None:
+        _default_factory.append(factory)
 
 
 def ensure_client(client: Client | None = None) -> Client:
-    """Return ``client``, else the current Dask client, else one on a new default cluster.
+    """Return ``client``, else the current Dask client, else the default factory's client.
 
-    Without a current client, Dask's ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``,
-    set for the kernels of ``workbench lab``) is connected to, with the TLS settings of Dask's
-    config, and becomes the current client. Otherwise ``workbench.start_cluster()`` (the
-    default profile) starts, says so, and is closed when the interpreter exits.
+    Parameters
+    ----------
+    client
+        A connected :class:`distributed.Client`, or ``None``.
+
+    Returns
+    -------
+    distributed.Client
+        ``client``; without one, :func:`distributed.get_client`'s current client; without
+        that, the client of the factory registered with :func:`set_default_client_factory`
+        (on ``import workbench``: Dask's ``scheduler-address`` setting, else the default local
+        cluster, started and said so).
+
+    Raises
+    ------
+    TypeError
+        ``client`` is neither a :class:`distributed.Client` nor ``None``.
+    WorkbenchError
+        There is no client and no factory is registered.
     """
     if client is not None:
         if not isinstance(client, Client):
@@ -33,53 +75,15 @@ def ensure_client(client: Client | None = None) -> Client:
             )
         return client
     try:
-        from distributed import get_client
-
         return get_client()
     except ValueError:
         pass
-    import dask
-
-    address = dask.config.get("scheduler-address", None)
-    if address:
-        return _connect_configured(str(address))
-    from workbench.clusters.start import start_cluster
-
-    setup_logging()
-    logger.info("no Dask client is connected: starting the default local cluster for this session")
-    cluster = start_cluster()
-    if not _started:
-        atexit.register(_close_started)
-    _started.append(cluster)
-    return cluster.get_client()
-
-
-def _connect_configured(address: str) -> Client:
-    """Connect to Dask's ``scheduler-address`` setting through :func:`workbench.connect`.
-
-    The same checks as ``connect`` apply: the wait is bounded by
-    ``workbench.cluster.connect-timeout`` (a port that is not a Dask scheduler's gives a clear
-    error, not a hang), TLS settings come from Dask's config, and plain TCP off this machine
-    is warned about.
-    """
-    setup_logging()
-    logger.info("connecting to the scheduler at %s (Dask's scheduler-address setting)", address)
-    where = f"Dask's scheduler-address setting (DASK_SCHEDULER_ADDRESS) names {address}"
-    try:
-        return connect(address, security=Security(), set_as_default=True)
-    except ClusterConnectionError as err:
-        raise ClusterConnectionError(
-            f"{where}, which did not answer as a Dask scheduler: {err} Start that cluster, or "
-            "unset the setting to have a local cluster started."
-        ) from err
-    except (SecurityConfigError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from err
-
-
-def _close_started() -> None:
-    while _started:
-        with contextlib.suppress(Exception):  # at exit, nothing is worth raising for
-            _started.pop().close()
+    if not _default_factory:
+        raise WorkbenchError(
+            "no Dask client is connected and no default cluster is set up: pass client=..., "
+            "or connect one first (workbench.connect or workbench.start_cluster)"
+        )
+    return _default_factory[0]()
 
 
 def scheduler_workers(client: Client) -> dict[str, dict[str, Any]]:
@@ -87,8 +91,128 @@ def scheduler_workers(client: Client) -> dict[str, dict[str, Any]]:
 
     ``Client.scheduler_info(n_workers=-1)`` returns a cached copy that the client's periodic
     refresh (which carries no per-worker details) can replace between the fetch and the read,
-    so it may come back without workers; this asks the scheduler itself.
+    so it may come back without workers; this asks the scheduler itself, once.
+
+    Parameters
+    ----------
+    client
+        A connected :class:`distributed.Client`.
     """
     scheduler: Any = client.scheduler
     identity = client.sync(scheduler.identity, n_workers=-1)
     return dict(identity.get("workers", {}))
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker as the scheduler sees it."""
+
+    name: str
+    address: str
+    host: str
+    threads: int
+    memory_limit: int
+    gpu_name: str | None = None
+    gpu_memory: int | None = None
+
+
+def workers_from_info(workers: Mapping[str, Mapping[str, Any]]) -> list[WorkerInfo]:
+    """The workers of a scheduler's ``workers`` mapping (address -> info), by host and name.
+
+    Parameters
+    ----------
+    workers
+        As :func:`scheduler_workers` or a deployment's ``scheduler_info["workers"]`` gives it.
+    """
+    out = []
+    for addr, w in workers.items():
+        gpu = w.get("gpu") or {}
+        out.append(
+            WorkerInfo(
+                name=str(w.get("name", addr)),
+                address=addr,
+                host=str(w.get("host", "")),
+                threads=int(w.get("nthreads", 0)),
+                memory_limit=int(w.get("memory_limit") or 0),
+                gpu_name=gpu.get("name"),
+                gpu_memory=gpu.get("memory-total"),
+            )
+        )
+    return sorted(out, key=lambda w: (w.host, w.name))
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    """The cluster as one question to its scheduler found it: what one operation works with.
+
+    Build it with :func:`snapshot` once at the start of an operation (a training, a load) and
+    pass it down, instead of asking the scheduler again in each step.
+
+    Attributes
+    ----------
+    address
+        The scheduler's address (``tcp://``, ``tls://``, ``gateway://``, ``inproc://``).
+    workers
+        The workers, sorted by host and name.
+    """
+
+    address: str
+    workers: tuple[WorkerInfo, ...]
+
+    @property
+    def addresses(self) -> list[str]:
+        """The workers' addresses, sorted."""
+        return sorted(w.address for w in self.workers)
+
+    @property
+    def n_workers(self) -> int:
+        """How many workers there are."""
+        return len(self.workers)
+
+    @property
+    def hosts(self) -> list[str]:
+        """The distinct hosts the workers run on, sorted."""
+        return sorted({w.host for w in self.workers})
+
+    @property
+    def threads(self) -> int:
+        """The workers' threads, all together."""
+        return sum(w.threads for w in self.workers)
+
+    @property
+    def memory(self) -> int:
+        """The workers' memory limits in bytes, all together (0 where unlimited)."""
+        return sum(w.memory_limit for w in self.workers)
+
+    @property
+    def gpus(self) -> int:
+        """How many workers report a GPU."""
+        return sum(1 for w in self.workers if w.gpu_name)
+
+    @property
+    def all_gpu(self) -> bool:
+        """Whether there are workers and every one reports a GPU."""
+        return bool(self.workers) and self.gpus == len(self.workers)
+
+    @property
+    def tls(self) -> bool:
+        """Whether the scheduler's traffic is encrypted (``tls://``, or a gateway's proxy)."""
+        return self.address.startswith(("tls://", "gateway://"))
+
+
+def snapshot(client: Client) -> ClusterSnapshot:
+    """Ask ``client``'s scheduler once for its workers; return what it said.
+
+    Parameters
+    ----------
+    client
+        A connected :class:`distributed.Client`.
+
+    Returns
+    -------
+    ClusterSnapshot
+        Workers, hosts, threads, memory, GPUs and TLS, from one ``identity`` call.
+    """
+    scheduler: Any = client.scheduler
+    workers = workers_from_info(scheduler_workers(client))
+    return ClusterSnapshot(address=str(scheduler.address), workers=tuple(workers))

@@ -9,53 +9,21 @@ profile it came from, one connected client, and reprs that show workers, GPUs an
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import dask
 from dask.utils import format_bytes
 from distributed import Client, Security
 
-from workbench._client import scheduler_workers
+from workbench._client import WorkerInfo, scheduler_workers, workers_from_info
 from workbench.clusters.profiles import Profile
 
-logger = logging.getLogger("workbench")
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """One worker as the scheduler sees it."""
-
-    name: str
-    address: str
-    host: str
-    threads: int
-    memory_limit: int
-    gpu_name: str | None = None
-    gpu_memory: int | None = None
+logger = logging.getLogger(__name__)
 
 
 def workers_of(client: Client) -> list[WorkerInfo]:
     """Return the workers of ``client``'s scheduler, sorted by host and name."""
-    return _workers_from_info({"workers": scheduler_workers(client)})
-
-
-def _workers_from_info(info: dict[str, Any]) -> list[WorkerInfo]:
-    out = []
-    for addr, w in info.get("workers", {}).items():
-        gpu = w.get("gpu") or {}
-        out.append(
-            WorkerInfo(
-                name=str(w.get("name", addr)),
-                address=addr,
-                host=str(w.get("host", "")),
-                threads=int(w.get("nthreads", 0)),
-                memory_limit=int(w.get("memory_limit") or 0),
-                gpu_name=gpu.get("name"),
-                gpu_memory=gpu.get("memory-total"),
-            )
-        )
-    return sorted(out, key=lambda w: (w.host, w.name))
+    return workers_from_info(scheduler_workers(client))
 
 
 class Cluster:
@@ -232,7 +200,7 @@ class Cluster:
             if self._client is None:
                 return {"workers": []}
             info = {"workers": scheduler_workers(self._client)}
-        return {"workers": _workers_from_info(info)}
+        return {"workers": workers_from_info(info["workers"])}
 
     def __repr__(self) -> str:
         if self._closed:

@@ -27,7 +27,7 @@ from workbench import config
 from workbench.clusters.security import client_security, is_loopback
 from workbench.errors import ClusterConnectionError, InsecureClusterWarning, SecurityConfigError
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 _SCHEMES = ("tcp://", "tls://")
 

@@ -22,7 +22,7 @@ from workbench.clusters.profiles import Profile
 from workbench.errors import GPUUnavailableError, MissingDependencyError, ProfileError
 from workbench.hardware import detect_gpus, hardware
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 #: Cores per worker process on CPU machines. XGBoost's histogram method scales with threads
 #: inside one process; more processes add allreduce traffic and copies. See

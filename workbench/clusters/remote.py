@@ -32,7 +32,7 @@ from workbench.clusters.profiles import Profile
 from workbench.clusters.security import is_loopback
 from workbench.errors import ClusterConnectionError, MissingDependencyError, ProfileError
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 Started = tuple[Any, list[WorkerPlugin]]
 

@@ -40,7 +40,7 @@ from workbench import config
 from workbench.clusters.certificates import temporary_security
 from workbench.errors import InsecureClusterWarning, SecurityConfigError
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 
 class NameCheckingSecurity(Security):
@@ -399,51 +399,3 @@ def security_for_local(
     if any(settings.get(k) for k in ("ca_file", "cert_file", "key_file")):
         return _security_from_settings(settings, where)
     return temporary_security(_temporary_hosts(host))
-
-
-class UnencryptedAllreduceWarning(UserWarning):
-    """XGBoost's allreduce between workers bypasses Dask's TLS."""
-
-
-_warned_schedulers: set[str] = set()
-
-
-def warn_if_allreduce_unencrypted(client: Any) -> bool:
-    """Warn once per scheduler when training would send XGBoost's allreduce across hosts in clear.
-
-    Dask's TLS covers scheduler, worker and client traffic, but XGBoost's collective
-    (the tracker and the ring allreduce of gradient histograms) opens its own plain TCP
-    connections between the workers. On one host that traffic stays on the machine; across
-    hosts it crosses the network unencrypted.
-
-    Parameters
-    ----------
-    client
-        A connected :class:`distributed.Client`.
-
-    Returns
-    -------
-    bool
-        Whether a warning was issued now.
-    """
-    from workbench._client import scheduler_workers
-
-    if not config.get("security.warn-unencrypted-allreduce"):
-        return False
-    address = str(client.scheduler.address)
-    if not address.startswith("tls://") or address in _warned_schedulers:
-        return False
-    workers = scheduler_workers(client)
-    hosts = sorted({str(w.get("host")) for w in workers.values()})
-    if len(hosts) < 2:
-        return False
-    _warned_schedulers.add(address)
-    warnings.warn(
-        f"the cluster at {address} uses TLS, but XGBoost's own allreduce traffic between its "
-        f"workers on {len(hosts)} hosts ({', '.join(hosts)}) is plain TCP, not covered by Dask's "
-        "TLS. Keep the workers on a trusted private network, or set "
-        "workbench.security.warn-unencrypted-allreduce: false once you have.",
-        UnencryptedAllreduceWarning,
-        stacklevel=2,
-    )
-    return True

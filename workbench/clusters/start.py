@@ -15,7 +15,7 @@ from workbench.clusters.profiles import Profile, get_profile
 from workbench.clusters.security import security_for_local, security_for_profile
 from workbench.errors import ProfileError
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 Starter = Callable[..., tuple[Any, list[Any]]]
 

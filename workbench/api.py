@@ -1,0 +1,83 @@
+"""The public API layer's default-cluster hook.
+
+Every workbench call that needs a cluster takes ``client=None`` and then uses the current Dask
+client. Where there is none, data and training (which know nothing of clusters) ask the base
+layer's :func:`workbench._client.ensure_client`, which calls the factory registered here when
+``workbench`` is imported: :func:`default_client`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+from typing import Any
+
+import dask
+from distributed import Client, Security
+
+from workbench._client import set_default_client_factory
+from workbench.clusters.connect import connect
+from workbench.clusters.start import start_cluster
+from workbench.config import setup_logging
+from workbench.errors import ClusterConnectionError, SecurityConfigError
+
+logger = logging.getLogger(__name__)
+
+_started: list[Any] = []  # clusters started here for lack of a client; closed at exit
+
+
+def default_client() -> Client:
+    """A client for a call given none while no Dask client is current.
+
+    Dask's ``scheduler-address`` setting (``DASK_SCHEDULER_ADDRESS``, set for the kernels of
+    ``workbench lab``) is connected to, with the TLS settings of Dask's config, and becomes the
+    current client. Otherwise ``workbench.start_cluster()`` (the default profile) starts, says
+    so, and is closed when the interpreter exits.
+
+    Returns
+    -------
+    distributed.Client
+        The new current client.
+    """
+    address = dask.config.get("scheduler-address", None)
+    if address:
+        return _connect_configured(str(address))
+    setup_logging()
+    logger.info("no Dask client is connected: starting the default local cluster for this session")
+    cluster = start_cluster()
+    if not _started:
+        atexit.register(_close_started)
+    _started.append(cluster)
+    return cluster.get_client()
+
+
+def _connect_configured(address: str) -> Client:
+    """Connect to Dask's ``scheduler-address`` setting through :func:`workbench.connect`.
+
+    The same checks as ``connect`` apply: the wait is bounded by
+    ``workbench.cluster.connect-timeout`` (a port that is not a Dask scheduler's gives a clear
+    error, not a hang), TLS settings come from Dask's config, and plain TCP off this machine
+    is warned about.
+    """
+    setup_logging()
+    logger.info("connecting to the scheduler at %s (Dask's scheduler-address setting)", address)
+    where = f"Dask's scheduler-address setting (DASK_SCHEDULER_ADDRESS) names {address}"
+    try:
+        return connect(address, security=Security(), set_as_default=True)
+    except ClusterConnectionError as err:
+        raise ClusterConnectionError(
+            f"{where}, which did not answer as a Dask scheduler: {err} Start that cluster, or "
+            "unset the setting to have a local cluster started."
+        ) from err
+    except (SecurityConfigError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from err
+
+
+def _close_started() -> None:
+    while _started:
+        with contextlib.suppress(Exception):  # at exit, nothing is worth raising for
+            _started.pop().close()
+
+
+set_default_client_factory(default_client)

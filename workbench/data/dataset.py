@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dask.dataframe as dd
-import numpy as np
-import pandas as pd
 from dask.utils import format_bytes
 
 from workbench._redact import redact
+from workbench.checks import split_fractions, whole_number
+from workbench.data.columns import numeric_kind
+from workbench.data.parquet import ReadPlan
+from workbench.data.placement import Placement, persist_partitions, table_arrays
+from workbench.data.split import split_frame, stratify_column
+from workbench.display import render
 
-if TYPE_CHECKING:
-    from workbench.data.parquet import ReadPlan
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a persisted dataset's partitions live: rows and bytes per worker."""
-
-    workers: dict[str, dict[str, int]]  # address -> {"partitions", "rows", "bytes"}
-
-    @property
-    def empty_workers(self) -> list[str]:
-        """Workers that hold no partition."""
-        return [w for w, v in self.workers.items() if v["partitions"] == 0]
-
-    def to_frame(self) -> pd.DataFrame:
-        """A table of partitions, rows and bytes per worker."""
-        return pd.DataFrame.from_dict(self.workers, orient="index").rename_axis("worker")
+__all__ = ["Dataset", "Placement", "numeric_kind"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +94,7 @@ class Dataset:
             changes.setdefault(key, None)
         return replace(self, frame=frame, **changes)
 
-    # --- operations (implemented in their own modules) ----------------------------------
+    # --- operations (the work is done in their own modules) -----------------------------
     def split(
         self,
         fractions: tuple[float, ...] | list[float] = (0.8, 0.1, 0.1),
@@ -116,20 +103,56 @@ class Dataset:
     ) -> tuple[Dataset, ...]:
         """Split into parts by row, partition by partition (no shuffle), deterministically.
 
-        See :func:`workbench.data.split.split`.
-        """
-        from workbench.data.split import split
+        Each partition draws its own random numbers from its index and ``seed``, so the same
+        seed gives the same rows in each part on any cluster (see :mod:`workbench.data.split`).
 
-        return split(self, fractions, seed=seed, stratify=stratify)
+        Parameters
+        ----------
+        fractions
+            Positive fractions that sum to 1, e.g. ``(0.8, 0.1, 0.1)``.
+        seed
+            The same seed gives the same rows in each part, on any cluster.
+        stratify
+            Keep the class proportions of the target in every part and partition (for rare
+            classes, such as 0.5% fraud).
+
+        Returns
+        -------
+        tuple of Dataset
+            One per fraction, in order.
+        """
+        parts = split_fractions(fractions)
+        seed = whole_number(seed, "seed")
+        stratify_by = stratify_column(self.target, self.task, stratify)
+        pieces = split_frame(self.frame, self.plan, parts, seed, stratify_by)
+        return tuple(
+            self.with_frame(
+                frame,
+                source=f"{self.source}[part {k + 1}/{len(parts)}]",
+                report=self.report,
+                plan=plan,
+            )
+            for k, (frame, plan) in enumerate(pieces)
+        )
 
     def persist(self, client: Any = None, *, device: str = "cpu") -> Dataset:
         """Load the partitions into the workers' memory, spread over every worker.
 
-        See :func:`workbench.data.placement.persist`.
-        """
-        from workbench.data.placement import persist
+        See :func:`workbench.data.placement.persist`: a memory check first, then each
+        partition on the next worker in turn.
 
-        return persist(self, client=client, device=device)
+        Returns
+        -------
+        Dataset
+            The same dataset over persisted partitions, with ``rows``, ``nbytes`` and
+            ``placement`` (rows and bytes per worker) filled in; itself when persisted.
+        """
+        done = persist_partitions(self, client=client, device=device)
+        if done is None:
+            return self
+        return self.with_frame(
+            done.frame, rows=done.rows, nbytes=done.nbytes, placement=done.placement
+        )
 
     def to_arrays(
         self, device: str = "auto", dtype: Any = "float32", client: Any = None
@@ -138,9 +161,7 @@ class Dataset:
 
         See :func:`workbench.data.placement.to_arrays`.
         """
-        from workbench.data.placement import to_arrays
-
-        return to_arrays(self, device=device, dtype=dtype, client=client)
+        return table_arrays(self, device=device, dtype=dtype, client=client)
 
     # --- reprs -------------------------------------------------------------------------
     def _column_rows(self) -> list[dict[str, Any]]:
@@ -184,37 +205,12 @@ class Dataset:
         )
 
     def _repr_html_(self) -> str:
-        from workbench.display import render
-
-        placement = self.placement.to_frame() if self.placement else None
+        where = self.placement.to_frame() if self.placement else None
         return render(
             "dataset.html.j2",
             ds=self,
             source=redact(self.source),
             columns=self._column_rows(),
-            placement=placement,
+            placement=where,
             format_bytes=format_bytes,
         )
-
-
-def numeric_kind(dtype: Any) -> bool:
-    """Whether a column of this dtype can be used as a number (bool included)."""
-    return bool(pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype))
-
-
-def check_fractions(fractions: Any) -> tuple[float, ...]:
-    """Validate split fractions: positive numbers that sum to 1."""
-    try:
-        values = tuple(float(f) for f in fractions)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"fractions must be a list of numbers such as (0.8, 0.2), not {fractions!r}"
-        ) from None
-    if len(values) < 2 or any(not np.isfinite(f) or f <= 0 for f in values):
-        raise ValueError(
-            f"fractions {fractions!r} must be two or more positive numbers, e.g. (0.8, 0.2)"
-        )
-    total = sum(values)
-    if abs(total - 1.0) > 1e-6:
-        raise ValueError(f"fractions {fractions!r} sum to {total:g}, not 1; e.g. (0.8, 0.1, 0.1)")
-    return values

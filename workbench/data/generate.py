@@ -18,9 +18,9 @@ from workbench._client import ensure_client
 from workbench._redact import shown
 from workbench.data import folders
 from workbench.data.catalog import CatalogEntry
+from workbench.data.columns import with_categories
 from workbench.data.dataset import Dataset
 from workbench.data.generators import get_generator, make_partition, meta, partition_sizes
-from workbench.data.load import with_categories
 from workbench.data.parquet import ReadPlan, parquet_frame, parquet_reader, pieces
 from workbench.data.sources import inspect_source
 

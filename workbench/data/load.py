@@ -16,9 +16,12 @@ import pandas as pd
 import pyarrow as pa
 
 from workbench import config
+from workbench._client import ensure_client
 from workbench._redact import shown
 from workbench.data.catalog import FEATURE_KINDS, TASKS, CatalogEntry, datasets, get_entry
-from workbench.data.dataset import Dataset, numeric_kind
+from workbench.data.columns import numeric_kind, with_categories
+from workbench.data.dataset import Dataset
+from workbench.data.generate import ensure_generated
 from workbench.data.parquet import (
     ParquetReader,
     Piece,
@@ -33,7 +36,7 @@ from workbench.data.sources import inspect_source
 from workbench.data.summary import MAX_CLASSES, combine, summarize, summarize_frame
 from workbench.errors import DataError, DataNotFoundError
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
@@ -144,8 +147,6 @@ def _start_checks(
     classes a range of at most two values, both of which occur) is not read; nor is anything
     when nothing else needs the data (the footers give the rows).
     """
-    from workbench._client import ensure_client
-
     classes = target is not None and task != "regression"
     known = _target_from_stats(target, stats.get(target or ""), classes)
     run = _Checks(
@@ -180,8 +181,6 @@ def _finish_checks(
     run: _Checks, frame: dd.DataFrame, stats: dict[str, Any], client: Any
 ) -> dict[str, Any]:
     """The figures of a check pass (see :func:`workbench.data.summary.combine`)."""
-    from workbench._client import ensure_client
-
     client = ensure_client(client)
     if run.futures is not None:
         summaries = client.gather(run.futures)
@@ -247,26 +246,6 @@ def _summarize_piece(
         return summarize(table, target, categorical, numeric, classes)
     except pa.ArrowException as err:
         raise piece_error(piece, err, f"checking the columns {columns}") from None
-
-
-def _set_levels(df: pd.DataFrame, categories: dict[str, list[Any]]) -> pd.DataFrame:
-    df = df.copy(deep=False)
-    for col, levels in categories.items():
-        s = df[col]
-        if not isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.astype(object).astype("category")
-        # set_categories re-codes; astype(CategoricalDtype(levels)) would keep a file's own
-        # order where the set of levels is the same (pandas treats those dtypes as equal)
-        df[col] = s.cat.set_categories(levels)
-    return df
-
-
-def with_categories(frame: dd.DataFrame, categories: dict[str, list[Any]]) -> dd.DataFrame:
-    """Give each categorical column the same levels, in the same order, in every partition."""
-    if not categories:
-        return frame
-    meta = _set_levels(frame._meta, categories)
-    return frame.map_partitions(_set_levels, categories, meta=meta)
 
 
 def _infer_task(values: pd.Series | None, dtype: Any) -> str:
@@ -391,8 +370,6 @@ def load(
         categorical = [*categorical, *(c for c, k in entry.features.items() if k == "categorical")]
         ignore = {c: k for c, k in entry.features.items() if k == "ignore"}
         if entry.generated:
-            from workbench.data.generate import ensure_generated
-
             path = ensure_generated(entry, client=client)
         else:
             path = str(entry.source["path"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import dask.array as da
 import dask.dataframe as dd
@@ -16,19 +17,67 @@ from distributed import wait
 
 from workbench import config
 from workbench._client import ensure_client, scheduler_workers
-from workbench.data.dataset import Placement
 from workbench.data.encode import encode_frame, encode_piece, fill_pending
+from workbench.data.parquet import ReadPlan
 from workbench.errors import GPUUnavailableError, InsufficientMemoryError
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from workbench.data.dataset import Dataset
-
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 
-def estimate_nbytes(ds: Dataset) -> int:
+class Table(Protocol):
+    """What this module reads of a :class:`~workbench.data.dataset.Dataset`."""
+
+    @property
+    def frame(self) -> dd.DataFrame: ...  # noqa: D102
+    @property
+    def features(self) -> dict[str, str]: ...  # noqa: D102
+    @property
+    def target(self) -> str | None: ...  # noqa: D102
+    @property
+    def categories(self) -> dict[str, list[Any]]: ...  # noqa: D102
+    @property
+    def source(self) -> str: ...  # noqa: D102
+    @property
+    def rows(self) -> int | None: ...  # noqa: D102
+    @property
+    def nbytes(self) -> int | None: ...  # noqa: D102
+    @property
+    def plan(self) -> ReadPlan | None: ...  # noqa: D102
+    @property
+    def npartitions(self) -> int: ...  # noqa: D102
+    @property
+    def persisted(self) -> bool: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a persisted dataset's partitions live: rows and bytes per worker."""
+
+    workers: dict[str, dict[str, int]]  # address -> {"partitions", "rows", "bytes"}
+
+    @property
+    def empty_workers(self) -> list[str]:
+        """Workers that hold no partition."""
+        return [w for w, v in self.workers.items() if v["partitions"] == 0]
+
+    def to_frame(self) -> pd.DataFrame:
+        """A table of partitions, rows and bytes per worker."""
+        return pd.DataFrame.from_dict(self.workers, orient="index").rename_axis("worker")
+
+
+class Persisted(NamedTuple):
+    """A frame over persisted partitions, where they are, and their rows and bytes."""
+
+    frame: dd.DataFrame
+    placement: Placement
+    rows: int
+    nbytes: int
+
+
+def estimate_nbytes(ds: Table) -> int:
     """Estimate the in-memory size of ``ds``.
 
     The Parquet metadata's uncompressed size where known, else one partition measured and
@@ -65,7 +114,7 @@ def free_memory(
     return free, len(workers)
 
 
-def check_fits(ds: Dataset, client: Client, device: str = "cpu") -> int:
+def check_fits(ds: Table, client: Client, device: str = "cpu") -> int:
     """Raise :class:`InsufficientMemoryError` when ``ds`` would not fit; return its estimate."""
     need = estimate_nbytes(ds)
     _check_free(need, ds.source, client, device)
@@ -150,7 +199,7 @@ def _spread(
     return out
 
 
-def persist(ds: Dataset, client: Any = None, *, device: str = "cpu") -> Dataset:
+def persist_partitions(ds: Table, client: Any = None, *, device: str = "cpu") -> Persisted | None:
     """Load ``ds`` into the workers' memory, spread over every worker, after a memory check.
 
     Parameters
@@ -164,9 +213,9 @@ def persist(ds: Dataset, client: Any = None, *, device: str = "cpu") -> Dataset:
 
     Returns
     -------
-    Dataset
-        The same dataset over persisted partitions, with ``rows``, ``nbytes`` and
-        ``placement`` (rows and bytes per worker) filled in.
+    Persisted or None
+        The frame over persisted partitions, their ``placement`` (rows and bytes per
+        worker), rows and bytes; ``None`` when ``ds`` is persisted already.
 
     Raises
     ------
@@ -175,18 +224,14 @@ def persist(ds: Dataset, client: Any = None, *, device: str = "cpu") -> Dataset:
     """
     client = ensure_client(client)
     if ds.persisted:
-        return ds
+        return None
     with client.as_current():
-        return _persist(ds, client, device)
-
-
-def _persist(ds: Dataset, client: Client, device: str) -> Dataset:
-    need = check_fits(ds, client, device)
-    frame, futures = _persist_round_robin(client, ds.frame)
-    placement = _placement(client, futures)
+        need = check_fits(ds, client, device)
+        frame, futures = _persist_round_robin(client, ds.frame)
+        placement = _placement(client, futures)
     rows = sum(v["rows"] for v in placement.workers.values())
     nbytes = sum(v["bytes"] for v in placement.workers.values()) or need
-    return ds.with_frame(frame, rows=rows, nbytes=nbytes, placement=placement)
+    return Persisted(frame, placement, rows, nbytes)
 
 
 def _size_and_levels(block: tuple[Any, ...]) -> tuple[int, dict[str, list[Any]]]:
@@ -205,8 +250,8 @@ def cluster_has_gpus(client: Client) -> bool:
     return bool(workers) and all(w.get("gpu") for w in workers)
 
 
-def to_arrays(
-    ds: Dataset, *, device: str = "auto", dtype: Any = "float32", client: Any = None
+def table_arrays(
+    ds: Table, *, device: str = "auto", dtype: Any = "float32", client: Any = None
 ) -> tuple[da.Array, da.Array | None]:
     """Return ``(X, y)``: Dask arrays with known chunks, persisted on the workers.
 
@@ -275,9 +320,9 @@ def resolve_device(client: Client, device: str) -> str:
 
 
 def arrays_and_levels(
-    ds: Dataset, *, device: str, dtype: np.dtype[Any], client: Client
+    ds: Table, *, device: str, dtype: np.dtype[Any], client: Client
 ) -> tuple[Any, Any, dict[str, list[Any]]]:
-    """:func:`to_arrays` for a checked ``device`` and ``dtype``, with the categorical levels.
+    """:func:`table_arrays` for a checked ``device`` and ``dtype``, with the categorical levels.
 
     The levels are those ``X`` is encoded with: ``ds.categories``, and for categorical columns
     without known levels (loaded with ``check=False``), the levels found while encoding.
@@ -287,7 +332,7 @@ def arrays_and_levels(
 
 
 def _to_arrays(
-    ds: Dataset, client: Client, device: str, np_dtype: np.dtype[Any]
+    ds: Table, client: Client, device: str, np_dtype: np.dtype[Any]
 ) -> tuple[Any, Any, dict[str, list[Any]]]:
     """Read, encode and keep each partition in one task, spread over the workers.
 

@@ -7,16 +7,13 @@ on how many workers there are or which one runs the task.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from workbench.data.dataset import check_fractions
-from workbench.data.parquet import SplitStep
-
-if TYPE_CHECKING:
-    from workbench.data.dataset import Dataset
+from workbench.data.parquet import ReadPlan, SplitStep
 
 
 def _counts(n: int, fractions: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
@@ -81,57 +78,53 @@ def _take(
     return df[assign(df, fractions, seed, index, stratify_by) == k]
 
 
-def split(
-    ds: Dataset,
-    fractions: Any = (0.8, 0.1, 0.1),
-    *,
-    seed: int = 0,
-    stratify: bool = False,
-) -> tuple[Dataset, ...]:
-    """Split a dataset into parts by row, within each partition.
+def stratify_column(target: str | None, task: str | None, stratify: bool) -> str | None:
+    """The column a split keeps the proportions of: the target with ``stratify``, else none."""
+    if not stratify:
+        return None
+    if target is None:
+        raise ValueError("stratify=True needs a dataset with a target")
+    if task == "regression":
+        raise ValueError(
+            f"stratify=True needs a classification target; {target!r} is a regression target"
+        )
+    return target
+
+
+def split_frame(
+    frame: dd.DataFrame,
+    plan: ReadPlan | None,
+    fractions: tuple[float, ...],
+    seed: int,
+    stratify_by: str | None,
+) -> list[tuple[dd.DataFrame, ReadPlan | None]]:
+    """Split a frame into parts by row, within each partition (checked arguments).
 
     Parameters
     ----------
-    ds
-        The dataset.
+    frame
+        The lazy frame.
+    plan
+        How its rows come from Parquet files, or ``None``; each part gets the plan of its
+        rows while ``plan`` describes ``frame``.
     fractions
-        Positive fractions that sum to 1, e.g. ``(0.8, 0.1, 0.1)``.
+        Positive fractions that sum to 1 (see :func:`workbench.checks.split_fractions`).
     seed
         The same seed gives the same rows in each part, on any cluster.
-    stratify
-        Keep the class proportions of the target in every part and partition (for rare
-        classes, such as 0.5% fraud).
+    stratify_by
+        The column whose class proportions every part and partition keeps, or ``None``.
 
     Returns
     -------
-    tuple of Dataset
+    list of (frame, plan)
         One per fraction, in order.
     """
-    parts = check_fractions(fractions)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise TypeError(f"seed must be a whole number >= 0, not {seed!r}")
-    stratify_by = None
-    if stratify:
-        if ds.target is None:
-            raise ValueError("stratify=True needs a dataset with a target")
-        if ds.task == "regression":
-            raise ValueError(
-                f"stratify=True needs a classification target; {ds.target!r} is a regression target"
-            )
-        stratify_by = ds.target
-    out = []
-    for k in range(len(parts)):
-        frame = ds.frame.map_partitions(
-            _take,
-            k,
-            parts,
-            int(seed),
-            stratify_by,
-            meta=ds.frame._meta,
-        )
-        plan = None
-        if ds.plan is not None and ds.plan.describes(ds.frame):
-            plan = ds.plan.split(SplitStep(parts, int(seed), k, stratify_by)).describing(frame)
-        source = f"{ds.source}[part {k + 1}/{len(parts)}]"
-        out.append(ds.with_frame(frame, source=source, report=ds.report, plan=plan))
-    return tuple(out)
+    out: list[tuple[dd.DataFrame, ReadPlan | None]] = []
+    for k in range(len(fractions)):
+        part = frame.map_partitions(_take, k, fractions, seed, stratify_by, meta=frame._meta)
+        part_plan = None
+        if plan is not None and plan.describes(frame):
+            step = SplitStep(fractions, seed, k, stratify_by)
+            part_plan = plan.split(step).describing(part)
+        out.append((part, part_plan))
+    return out

@@ -18,6 +18,8 @@ from dask.system import CPU_COUNT
 from dask.utils import format_bytes
 from distributed.system import MEMORY_LIMIT
 
+from workbench.display import render
+
 
 @dataclass(frozen=True)
 class GPU:
@@ -82,8 +84,6 @@ class Hardware:
         )
 
     def _repr_html_(self) -> str:
-        from workbench.display import render
-
         return render("hardware.html.j2", hw=self, format_bytes=format_bytes)
 
 

@@ -17,6 +17,8 @@ from distributed import Client, Security
 
 from workbench._client import WorkerInfo, scheduler_workers, workers_from_info
 from workbench.clusters.profiles import Profile
+from workbench.clusters.remote import retire_gateway
+from workbench.display import render
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +172,6 @@ class Cluster:
                     client.close(**({"timeout": 2} if lost else {}))
             finally:
                 if self.profile.kind == "gateway":  # GatewayCluster.close takes no timeout
-                    from workbench.clusters.remote import retire_gateway
-
                     self.deployment.close(shutdown=True)
                     retire_gateway(self.deployment.gateway)
                 else:
@@ -218,8 +218,6 @@ class Cluster:
         )
 
     def _repr_html_(self) -> str:
-        from workbench.display import render
-
         summary = self._summary()
         ws = summary["workers"]
         return render(

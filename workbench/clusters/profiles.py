@@ -28,6 +28,7 @@ from typing import Any
 from workbench import config
 from workbench._redact import redacted_repr
 from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
+from workbench.display import render
 from workbench.errors import ProfileError
 
 #: Deployment kinds a profile may name, with a line on what each one starts.
@@ -247,8 +248,6 @@ class Profiles(Listing[Profile]):
         return (entry.kind, str(entry.tls), entry.description)
 
     def _repr_html_(self) -> str:
-        from workbench.display import render
-
         return render("profiles.html.j2", profiles=self.values(), errors=self.errors)
 
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from workbench import config
+from workbench.clusters import remote
 from workbench.clusters.cluster import Cluster
 from workbench.clusters.local import bind_host, gpu_readiness, start_local, start_local_cuda
 from workbench.clusters.profiles import Profile, get_profile
@@ -21,13 +22,11 @@ Starter = Callable[..., tuple[Any, list[Any]]]
 
 
 def _starter(kind: str) -> Starter:
-    """The function that starts a deployment of ``kind`` (remote ones imported on demand)."""
+    """The function that starts a deployment of ``kind`` (remote ones load libraries on use)."""
     if kind == "local":
         return start_local
     if kind == "local-cuda":
         return start_local_cuda
-    from workbench.clusters import remote
-
     return {
         "ssh": remote.start_ssh,
         "kubernetes": remote.start_kubernetes,

@@ -14,7 +14,8 @@ import pytest
 from distributed import Client, wait
 from sklearn.metrics import log_loss, r2_score, roc_auc_score
 
-from workbench.training import lgbm, progress
+from workbench.training import progress
+from workbench.training.backends.lightgbm import train as lgbm
 
 ROUNDS = 12
 BLOCKS = 4

@@ -14,7 +14,7 @@ import pytest
 from distributed import Client
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from workbench.training.linear import LinearModel, _newton, fit
+from workbench.training.backends.linear.solver import LinearModel, _newton, fit
 
 N = 600
 CAT = {2: 4}  # column 2 holds codes 0..3 (plus NaN and an unknown code 7)

@@ -36,7 +36,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 import workbench as wb
 from workbench.cli import main
 from workbench.training import archive, store
-from workbench.training.linear import LinearModel
+from workbench.training.backends.linear.solver import LinearModel
 
 FEATURES = {"amount": "numeric", "card age": "numeric", "color": "categorical", "hour": "numeric"}
 CATEGORIES = {"color": ["red", "green", "blue"]}
@@ -144,7 +144,7 @@ def test_every_kind_round_trips_with_its_hash(
     path = model.save(tmp_path / f"{kind}.wbm")  # a Path is fine
     loaded = wb.load_model(Path(path))
     assert loaded.features == model.features and loaded.categories == model.categories
-    own = wb.training.model.backend(kind).to_bytes
+    own = wb.training.backends.get(kind).to_bytes
     assert own(loaded.estimator) == own(model.estimator)
     manifest = json.loads(_members(Path(path))[MANIFEST])
     assert manifest["format"] == "workbench-model/1"
@@ -333,7 +333,7 @@ def test_an_object_store_gets_one_put_straight_to_the_key(
     manifest, files = archive.unpack(fs.cat_file(key), url)  # the content is the model's
     assert manifest["features"] == FEATURES
     assert files == {
-        "model.ubj": wb.training.model.backend("xgboost").to_bytes(models["xgboost"].estimator)
+        "model.ubj": wb.training.backends.get("xgboost").to_bytes(models["xgboost"].estimator)
     }
     loaded = wb.load_model(url)
     assert loaded.kind == "xgboost" and loaded.features == FEATURES
@@ -556,7 +556,7 @@ def _peak(call: Callable[[], Any]) -> int:
 
 def _with_manifest(models: dict[str, wb.Model], manifest: bytes) -> bytes:
     """A model file of the XGBoost model's estimator and ``manifest``, compressed hard."""
-    estimator = wb.training.model.backend("xgboost").to_bytes(models["xgboost"].estimator)
+    estimator = wb.training.backends.get("xgboost").to_bytes(models["xgboost"].estimator)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         z.writestr(MANIFEST, manifest)

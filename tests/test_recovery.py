@@ -194,7 +194,7 @@ def test_without_checkpoints_a_lost_worker_is_a_clear_error(
 
 # --- histories of trainings that evaluate other data sets in their parts -------------------------
 def test_joined_histories_keep_rounds_aligned_and_train_first() -> None:
-    from workbench.training import recovery
+    from workbench.training.backends.xgboost import recovery
 
     first = {"valid": {"auc": [0.6, 0.7]}}  # trained with the defaults: valid only
     then = {"train": {"auc": [0.9]}, "valid": {"auc": [0.72]}}  # resumed with eval_train
@@ -209,7 +209,7 @@ def test_joined_histories_keep_rounds_aligned_and_train_first() -> None:
 def test_live_history_is_indexed_by_round() -> None:
     from types import SimpleNamespace
 
-    from workbench.training import recovery
+    from workbench.training.backends.xgboost import recovery
 
     bar: Any = SimpleNamespace(
         rounds={
@@ -226,7 +226,7 @@ def test_live_history_is_indexed_by_round() -> None:
 
 
 def test_stopping_state_skips_rounds_without_a_value() -> None:
-    from workbench.training import recovery
+    from workbench.training.backends.xgboost import recovery
 
     nan = float("nan")
     history = {

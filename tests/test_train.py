@@ -18,7 +18,8 @@ from sklearn import metrics as skm
 
 import workbench as wb
 from tests.conftest import span_prefixes
-from workbench.training import archive, xgb
+from workbench.training import archive
+from workbench.training.backends.xgboost import train as xgb
 from workbench.training.progress import Progress
 
 
@@ -594,7 +595,7 @@ def test_early_stopping_state_carries_over_a_resume(
     client: Client, fraud: tuple[wb.Dataset, ...], tmp_path: Path
 ) -> None:
     """A resumed training stops counting from the best round before, not from the restart."""
-    from workbench.training import recovery
+    from workbench.training.backends.xgboost import recovery
 
     train, valid, _ = fraud
     params = {"max_depth": 8, "eta": 1.0}  # overfits within a few rounds

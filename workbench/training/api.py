@@ -11,19 +11,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from distributed import span
 
-from workbench import config
+from workbench import config, metrics
 from workbench._client import ensure_client, scheduler_workers
 from workbench.errors import TrainingError
-from workbench.training import labels, store
-from workbench.training.model import KINDS, Model, backend
+from workbench.training import backends, labels, store
+from workbench.training.backends import Backend, FitRequest, FitResult
+from workbench.training.balance import balance
+from workbench.training.failures import explain
+from workbench.training.model import Model
+from workbench.training.progress import Progress, forget, live_history, request_stop
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from workbench.data.dataset import Dataset
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 
 def _positive_int(value: Any, name: str, example: int) -> int:
@@ -52,10 +57,12 @@ def check_args(
                 f"{name} must be a workbench Dataset (wb.load(...) or ds.split(...)), "
                 f"not {type(ds).__name__}"
             )
-    if not isinstance(model, str) or model not in KINDS:
-        close = difflib.get_close_matches(str(model), KINDS, n=1)
+    kinds = backends.names()
+    if not isinstance(model, str) or model not in kinds:
+        close = difflib.get_close_matches(str(model), kinds, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown model {model!r}: use one of {', '.join(KINDS)}{hint}")
+        raise ValueError(f"unknown model {model!r}: use one of {', '.join(kinds)}{hint}")
+    caps = backends.get(model).capabilities
     if params is not None and (
         not isinstance(params, dict) or not all(isinstance(k, str) for k in params)
     ):
@@ -68,29 +75,22 @@ def check_args(
                 "early_stopping needs a validation set to watch: pass valid=... "
                 "(for example train, valid = ds.split((0.9, 0.1)))"
             )
-    if early_stopping is not None and model == "lightgbm":
-        raise ValueError(
-            "early_stopping is not available for model='lightgbm': lightgbm.dask evaluates "
-            "each worker's share of the validation set apart, so the workers would stop at "
-            "different rounds and the training would fail; use model='xgboost' for early "
-            "stopping, or set rounds="
-        )
-    if early_stopping is not None and model == "linear":
-        raise ValueError(
-            "early_stopping applies to boosting rounds; model='linear' runs Newton iterations "
-            "to convergence (set params={'tol': ...} instead)"
-        )
+    if early_stopping is not None and not caps.early_stopping:
+        raise ValueError(caps.refusal("early_stopping", model))
     if checkpoint_every is not None and checkpoint_every != 0:
         _positive_int(checkpoint_every, "checkpoint_every", 50)
     check_device(device)
-    if model == "lightgbm" and device == "gpu":
-        raise ValueError(
-            "model='lightgbm' trains on CPUs here (lightgbm.dask has no CUDA path); "
-            "use model='xgboost' for the GPU or device='cpu'"
-        )
+    if device == "gpu" and not caps.gpu:
+        raise ValueError(caps.refusal("gpu", model))
     if train.target is None or train.task is None:
         raise ValueError(
             f"dataset {train.source!r} has no target: load it with target='column' to train"
+        )
+    categorical = [c for c, k in train.features.items() if k == "categorical"]
+    if categorical and not caps.categorical:
+        raise ValueError(
+            f"model={model!r} takes numeric features only, and {categorical} are categorical: "
+            "load the dataset with features=[...] leaving them out, or use model='xgboost'"
         )
     if valid is not None:
         _check_same_columns(train, valid)
@@ -122,25 +122,6 @@ def _check_same_columns(train: Dataset, valid: Dataset) -> None:
             + "; ".join(parts)
             + "); split both from one dataset, or load them with the same features=[...]"
         )
-
-
-def _check_backend_params(model: str, params: dict[str, Any], train: Dataset) -> None:
-    kinds = list(train.features.values())
-    categorical = [j for j, k in enumerate(kinds) if k == "categorical"]
-    if model == "xgboost":
-        from workbench.training import xgb
-
-        classes = 3 if train.task == "multiclass" else None
-        merged = {**xgb.default_params(train.task or "binary", classes), **params}
-        xgb.check_params(merged, len(kinds), categorical)
-    elif model == "lightgbm":
-        from workbench.training import lgbm
-
-        lgbm.check_params(params)
-    elif model == "linear":
-        from workbench.training import linear_backend
-
-        linear_backend.check_params(params)
 
 
 def train(
@@ -220,21 +201,26 @@ def train(
             "evaluated each round (the progress and model.history). Pass valid=... or leave "
             "eval_train unset"
         )
-    if model != "xgboost" and (checkpoint_every or checkpoint_path or resume is not None):
+    backend = backends.get(model)
+    caps = backend.capabilities
+    if not caps.checkpoints and (checkpoint_every or checkpoint_path or resume is not None):
+        able = " or ".join(f"model={n!r}" for n in _with_checkpoints())
         raise ValueError(
-            f"checkpoints (checkpoint_every, checkpoint_path, resume) are for model='xgboost' "
+            f"checkpoints (checkpoint_every, checkpoint_path, resume) are for {able} "
             f"only, not {model!r}"
         )
     if checkpoint_path:  # a checkpoint replaces a model file, never the user's other files
         store.check_target(checkpoint_path, "model")
-    _check_backend_params(model, params, train)
+    kinds = list(train.features.values())
+    categorical = [j for j, k in enumerate(kinds) if k == "categorical"]
+    backend.check_params(params, str(train.task), len(kinds), categorical)
     client = ensure_client(client)
     show = bool(config.get("train.progress", progress))
-    if model == "xgboost" and checkpoint_every is None:
+    if caps.checkpoints and checkpoint_every is None:
         checkpoint_every = int(config.get("train.checkpoint-every")) or None
     loaded = _resume_model(resume, rounds)
     opts = Options(
-        kind=model,
+        backend=backend,
         params=params,
         rounds=rounds,
         early_stopping=early_stopping,
@@ -253,7 +239,7 @@ def _resume_model(resume: Any, rounds: int) -> Model | None:
     if resume is None:
         return None
     loaded = resume if isinstance(resume, Model) else Model.load(str(resume))
-    done = loaded.estimator.num_boosted_rounds() if loaded.kind == "xgboost" else 0
+    done = backends.get(loaded.kind).rounds_done(loaded.estimator)
     if done >= rounds:
         raise ValueError(
             f"the model to resume already has {done} rounds; ask for more (rounds > {done})"
@@ -265,7 +251,7 @@ def _resume_model(resume: Any, rounds: int) -> Model | None:
 class Options:
     """How to train: what :func:`train` was asked, checked."""
 
-    kind: str
+    backend: Backend
     params: dict[str, Any]
     rounds: int
     early_stopping: int | None
@@ -286,26 +272,17 @@ def _history_dict(history: Any) -> dict[str, dict[str, list[float]]]:
 
 
 def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client) -> Model:
-    from distributed import span
-
     from workbench.data.placement import arrays_and_levels, resolve_device
-    from workbench.training.balance import balance
-    from workbench.training.progress import Progress, forget, request_stop
 
     start = time.perf_counter()
-    kind = opts.kind
+    backend = opts.backend
+    caps = backend.capabilities
+    kind = backend.name
     task = str(train.task)
     target = str(train.target)
-    mod = backend(kind)
-    dev = "cpu" if kind == "lightgbm" else resolve_device(client, opts.device)
-    if kind == "xgboost":
-        from workbench.clusters.security import warn_if_allreduce_unencrypted
-        from workbench.training import xgb
-
-        warn_if_allreduce_unencrypted(client)
-        if config.get("train.quiet"):
-            xgb.quiet(client)
-    dtype = np.dtype("float64" if kind == "linear" else "float32")
+    dev = resolve_device(client, opts.device) if caps.gpu else "cpu"
+    backend.prepare(client)
+    dtype = np.dtype(caps.dtype)
     if opts.resume is not None:  # encode as the checkpoint was trained: its order and levels
         _check_resume(opts.resume, train, None)
         train = replace(
@@ -329,17 +306,28 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         yv = labels.encode(yv, classes, target, "the validation set")
         valid_xy = (Xv, yv)
     n_classes = len(classes) if classes is not None else None
-    categorical = [j for j, k in enumerate(features.values()) if k == "categorical"]
     bar = Progress(client, opts.rounds, desc=f"{kind} {train.source}".strip(), show=opts.show)
-    fit_args: dict[str, Any] = {
-        "task": task,
-        "n_classes": n_classes,
-        "feature_names": list(features),
-        "categorical": categorical,
-        "params": opts.params,
-    }
-    if kind != "linear":
-        fit_args["eval_train"] = opts.eval_train
+    request = FitRequest(
+        X=X,
+        y=y,
+        task=task,
+        n_classes=n_classes,
+        feature_names=list(features),
+        categorical=[j for j, k in enumerate(features.values()) if k == "categorical"],
+        categories=categories,
+        params=opts.params,
+        rounds=opts.rounds,
+        valid=valid_xy,
+        early_stopping=opts.early_stopping,
+        eval_train=opts.eval_train,
+        progress=bar,
+        checkpoint_every=opts.checkpoint_every,
+        resume=(
+            (opts.resume.estimator, _history_dict(opts.resume.history))
+            if opts.resume is not None
+            else None
+        ),
+    )
     recoveries: list[Any] = []
 
     def model_of(booster: Any, history: dict[str, Any], best: int | None) -> Model:
@@ -351,7 +339,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             categories=categories,
             classes=classes.tolist() if classes is not None else None,
             estimator=booster,
-            params=_effective_params(kind, task, n_classes, opts.params, dev),
+            params=backend.effective_params(task, n_classes, opts.params, dev),
             rounds=opts.rounds,
             best_iteration=best,
             history=_history(history),
@@ -369,65 +357,30 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             },
         )
 
-    if kind == "xgboost":
-        from workbench.training import recovery, xgb
+    if caps.checkpoints and opts.checkpoint_path:
+        path = opts.checkpoint_path
 
-        if opts.checkpoint_path:
-            path = opts.checkpoint_path
+        def save_checkpoint(rounds: int, data: bytes) -> None:
+            history = live_history(bar, rounds)
+            model_of(backend.from_bytes(data), history, None).save(path)
 
-            def save_checkpoint(rounds: int, data: bytes) -> None:
-                history = recovery.live_history(bar, rounds)
-                model_of(xgb.from_bytes(data), history, None).save(path)
+        bar.on_checkpoint = save_checkpoint
 
-            bar.on_checkpoint = save_checkpoint
-        resume = None
-        if opts.resume is not None:
-            resume = (opts.resume.estimator, _history_dict(opts.resume.history))
-
-        def call() -> Any:
-            fit, done = recovery.fit(
-                client,
-                X,
-                y,
-                bar=bar,
-                rounds=opts.rounds,
-                valid=valid_xy,
-                early_stopping=opts.early_stopping,
-                checkpoint_every=opts.checkpoint_every,
-                resume=resume,
-                **fit_args,
-            )
-            recoveries.extend(done)
-            return fit
-    else:
-        fit_args["rounds"] = opts.rounds
-        fit_args["valid"] = valid_xy
-        fit_args["early_stopping"] = opts.early_stopping
-        fit_args["topic"] = bar.topic
-        if kind == "linear":
-            fit_args["categories"] = categories
-
-        def call() -> Any:
-            return mod.fit(client, X, y, **fit_args)
+    def in_span() -> FitResult:  # in the training's own thread: spans are context-local
+        with span(f"workbench-train-{kind}"):
+            result = backend.fit(client, request)
+        recoveries.extend(result.recoveries)
+        return result
 
     try:
-
-        def in_span() -> Any:  # in the training's own thread: spans are context-local
-            with span(f"workbench-train-{kind}"):
-                return call()
-
         fit = bar.run(
             in_span,
-            on_interrupt=(
-                None if kind != "xgboost" else lambda: client.run(request_stop, bar.topic)
-            ),
+            on_interrupt=(lambda: client.run(request_stop, bar.topic)) if caps.interrupt else None,
             rounds_of=_rounds_of,
         )
     except Exception as e:
-        from workbench.training.failures import explain
-
         failure = e if isinstance(e, TrainingError) else explain(client, kind, e)
-        kept = _keep_last_checkpoint(bar, opts, model_of) if kind == "xgboost" else None
+        kept = _keep_last_checkpoint(bar, opts, model_of) if caps.checkpoints else None
         if kept:
             failure = TrainingError(f"{failure}. {kept}")
         if failure is e:
@@ -437,12 +390,10 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         if not bar.abandoned:  # an abandoned training still has to see its stop request
             with contextlib.suppress(Exception):  # the scheduler may be gone
                 client.run(forget, bar.topic)
-    trained = model_of(fit.booster, fit.history, fit.best_iteration)
+    trained = model_of(fit.estimator, fit.history, fit.best_iteration)
     if valid_xy is not None:
-        from workbench import metrics
-
         try:
-            scores = mod.predict(client, fit.booster, valid_xy[0], task)
+            scores = backend.predict(client, fit.estimator, valid_xy[0], task)
             trained.metrics = metrics.evaluate(valid_xy[1], scores, task, client=client)
         except (ValueError, TypeError) as e:  # e.g. an objective whose outputs are not scores
             logger.warning("the model is trained, but its validation metrics failed: %s", e)
@@ -451,8 +402,6 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
 
 def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:
     """Save the last checkpoint of a failed training; say where and how to continue."""
-    from workbench.training import recovery, xgb
-
     if bar.checkpoint is None:
         return None
     rounds, data = bar.checkpoint
@@ -461,8 +410,8 @@ def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:
         folder = Path(str(config.get("train.checkpoint-dir"))).expanduser()
         path = str(folder / f"{bar.topic}.wbm")
     try:
-        history = recovery.live_history(bar, rounds)
-        model_of(xgb.from_bytes(data), history, None).save(path)
+        history = live_history(bar, rounds)
+        model_of(opts.backend.from_bytes(data), history, None).save(path)
     except Exception as e:
         return f"The last checkpoint ({rounds} rounds) could not be saved: {e}"
     return (
@@ -473,8 +422,9 @@ def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:
 
 def _check_resume(model: Model, train: Dataset, classes: Any) -> None:
     """The checkpoint must fit the training set: same features, target and classes."""
-    if model.kind != "xgboost":
-        raise ValueError(f"resume= needs an XGBoost model or checkpoint, not a {model.kind} one")
+    if not backends.get(model.kind).capabilities.checkpoints:
+        able = " or ".join(_with_checkpoints())
+        raise ValueError(f"resume= needs a {able} model or checkpoint, not a {model.kind} one")
     if model.features != dict(train.features) or model.target != train.target:
         raise ValueError(
             f"the model to resume was trained on target {model.target!r} and features "
@@ -499,14 +449,13 @@ def _rounds_of(fit: Any) -> int:
     return max((len(v) for ms in fit.history.values() for v in ms.values()), default=0)
 
 
-def _effective_params(
-    kind: str, task: str, n_classes: int | None, params: dict[str, Any], device: str
-) -> dict[str, Any]:
-    if kind == "linear":
-        return dict(params)
-    out = {**backend(kind).default_params(task, n_classes), **params}
-    if kind == "xgboost":
-        out.setdefault("device", "cuda" if device == "gpu" else "cpu")
+def _with_checkpoints() -> list[str]:
+    """The backends that checkpoint and resume (for messages); those not installed are left out."""
+    out = []
+    for name in backends.names():
+        with contextlib.suppress(ImportError):
+            if backends.get(name).capabilities.checkpoints:
+                out.append(name)
     return out
 
 

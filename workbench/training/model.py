@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
 import time
@@ -17,32 +18,14 @@ import pandas as pd
 
 from workbench._client import ensure_client
 from workbench.errors import ModelFileError
-from workbench.training import archive, labels, store
+from workbench.training import archive, backends, labels, store
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from workbench.data.dataset import Dataset
 
-KINDS = ("xgboost", "lightgbm", "linear")
-_FILES = {"xgboost": "model.ubj", "lightgbm": "model.txt", "linear": "model.json"}
-
-
-def backend(kind: str) -> Any:
-    """The module that trains, predicts and serialises models of ``kind``."""
-    if kind == "xgboost":
-        from workbench.training import xgb
-
-        return xgb
-    if kind == "lightgbm":
-        from workbench.training import lgbm
-
-        return lgbm
-    if kind == "linear":
-        from workbench.training import linear_backend
-
-        return linear_backend
-    raise ValueError(f"unknown model kind {kind!r}; use one of {', '.join(KINDS)}")
+logger = logging.getLogger(__name__)
 
 
 def versions() -> dict[str, str]:
@@ -63,7 +46,8 @@ class Model:
     Attributes
     ----------
     kind
-        ``xgboost``, ``lightgbm`` or ``linear``.
+        The backend that trained it: ``xgboost``, ``lightgbm``, ``linear`` or a registered
+        one (:func:`workbench.training.backends.register`).
     task
         ``binary``, ``multiclass`` or ``regression``.
     target
@@ -132,8 +116,8 @@ class Model:
         dtypes = ds.frame.dtypes
         wrong = [
             f"{f} ({dtypes[f]})"
-            for f, kind in self.features.items()
-            if kind == "numeric" and not numeric_kind(dtypes[f])
+            for f, what in self.features.items()
+            if what == "numeric" and not numeric_kind(dtypes[f])
         ]
         if wrong:
             raise ValueError(
@@ -151,7 +135,8 @@ class Model:
             categories=dict(self.categories),
             target=self.target if with_target else None,
         )
-        device = "cpu" if self.kind == "lightgbm" else resolve_device(client, "auto")
+        gpu = backends.get(self.kind).capabilities.gpu
+        device = resolve_device(client, "auto") if gpu else "cpu"
         X, y, _ = arrays_and_levels(view, device=device, dtype=np.dtype("float32"), client=client)
         if with_target:
             classes = np.asarray(self.classes) if self.classes is not None else None
@@ -159,7 +144,7 @@ class Model:
         return X, y
 
     def _scores(self, X: da.Array, client: Client) -> da.Array:
-        return backend(self.kind).predict(client, self.estimator, X, self.task)
+        return backends.get(self.kind).predict(client, self.estimator, X, self.task)
 
     # --- use --------------------------------------------------------------------------
     def predict_proba(self, ds: Dataset, client: Client | None = None) -> da.Array:
@@ -220,7 +205,7 @@ class Model:
 
     def feature_importance(self) -> pd.Series:
         """Importance of each feature (total gain for trees, |coefficients| for linear), sorted."""
-        values = backend(self.kind).importance(self.estimator, self.feature_names)
+        values = backends.get(self.kind).importance(self.estimator, self.feature_names)
         return pd.Series(values, name="importance").sort_values(ascending=False)
 
     # --- pictures ---------------------------------------------------------------------
@@ -294,9 +279,13 @@ class Model:
             raise TypeError(f"overwrite must be True or False, not {overwrite!r}")
         if_exists: store.IfExists = "model" if overwrite else "refuse"
         store.check_target(target, if_exists)  # before the estimator is serialised
-        data = archive.pack(
-            self.manifest(), {_FILES[self.kind]: backend(self.kind).to_bytes(self.estimator)}
-        )
+        backend = backends.get(self.kind)
+        if not backend.capabilities.files:
+            raise TypeError(
+                f"a {self.kind} model cannot be saved to a file: its backend declares no file "
+                "format (Capabilities.files=False)"
+            )
+        data = archive.pack(self.manifest(), {backend.file_name: backend.to_bytes(self.estimator)})
         return store.write_atomic(target, data, if_exists=if_exists)
 
     @classmethod
@@ -317,18 +306,19 @@ class Model:
         manifest, files = store.read(source)
         _check_manifest(manifest, source)
         kind = manifest["kind"]
-        name = _FILES[kind]
+        backend = backends.get(kind)
+        name = backend.file_name
         if set(files) != {name}:
             raise ModelFileError(
                 f"{source!r}: a {kind} model file holds {name!r} only, not {sorted(files)}"
             )
         try:
-            estimator = backend(kind).from_bytes(files[name])
+            estimator = backend.from_bytes(files[name])
         except ImportError:
             raise
         except Exception as e:
             raise ModelFileError(f"{source!r}: its {name} is not a {kind} model ({e})") from None
-        _check_estimator(kind, estimator, manifest, source)
+        _check_estimator(backend, estimator, manifest, source)
         try:
             history = pd.DataFrame(**{k: manifest["history"][k] for k in _HISTORY})
         except (ValueError, TypeError) as e:
@@ -401,7 +391,11 @@ def _is_number(v: Any) -> bool:
 
 # (key, check, what the value must be): every manifest has these
 _SCHEMA: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("kind", lambda v: isinstance(v, str) and v in KINDS, f"one of {', '.join(KINDS)}"),
+    (
+        "kind",
+        lambda v: isinstance(v, str) and v in backends.names(),
+        "the name of a training backend (workbench.training.backends.names())",
+    ),
     ("task", lambda v: isinstance(v, str) and v in _TASKS, f"one of {', '.join(_TASKS)}"),
     ("target", lambda v: isinstance(v, str), "a string"),
     (
@@ -468,40 +462,32 @@ def _check_manifest(manifest: dict[str, Any], source: str) -> None:
         )
 
 
-def _check_estimator(kind: str, estimator: Any, manifest: dict[str, Any], source: str) -> None:
+def _check_estimator(
+    backend: backends.Backend, estimator: Any, manifest: dict[str, Any], source: str
+) -> None:
     """Refuse an estimator whose features (count, names, order, kinds) differ from the manifest's.
 
-    XGBoost keeps the names and types (``c`` for categorical) it was trained with, LightGBM
-    the names (spaces made ``_``), the linear model the count and which columns are categorical
-    with how many levels.
+    The backend's :meth:`~workbench.training.backends.Backend.layout` says what the estimator
+    records: XGBoost the names and types it was trained with, LightGBM the names (spaces made
+    ``_``), the linear model the count and which columns are categorical with how many levels.
     """
+    kind = backend.name
     features: dict[str, str] = manifest["features"]
-    shown = names = list(features)
+    shown = list(features)
     categorical = [j for j, k in enumerate(features.values()) if k == "categorical"]
-    theirs: list[str] | None = None
-    their_categorical: list[int] | None = None
-    if kind == "xgboost":
-        count = int(estimator.num_features())
-        theirs = estimator.feature_names
-        types = estimator.feature_types
-        if types is not None:
-            their_categorical = [j for j, t in enumerate(types) if t == "c"]
-    elif kind == "lightgbm":
-        count = int(estimator.num_feature())
-        theirs = list(estimator.feature_name())
-        names = [n.replace(" ", "_") for n in names]  # as LightGBM stores them
-    else:
-        count = int(estimator.n_features)
-        their_categorical = sorted(estimator.categorical)
+    layout = backend.layout(estimator)
+    names = [layout.stored_name(n) for n in shown]
+    theirs = layout.names
 
     def bad(why: str) -> ModelFileError:
         return ModelFileError(
             f"{source!r}: {why}; its predictions would use the wrong columns (altered?)"
         )
 
-    if count != len(names):
+    if layout.count != len(names):
         raise bad(
-            f"{archive.MANIFEST} lists {len(names)} features but the {kind} estimator has {count}"
+            f"{archive.MANIFEST} lists {len(names)} features but the {kind} estimator has "
+            f"{layout.count}"
         )
     if theirs is not None and list(theirs) != names:
         j = next(i for i, (a, b) in enumerate(zip(names, theirs, strict=True)) if a != b)
@@ -510,18 +496,17 @@ def _check_estimator(kind: str, estimator: Any, manifest: dict[str, Any], source
             f"feature {j} is {shown[j]!r} in {archive.MANIFEST} but {theirs[j]!r} in the "
             f"estimator{order}"
         )
-    if their_categorical is not None and their_categorical != categorical:
+    if layout.categorical is not None and layout.categorical != categorical:
         raise bad(
             f"the categorical columns are {categorical} {[shown[j] for j in categorical]} in "
-            f"{archive.MANIFEST} but {their_categorical} in the estimator"
+            f"{archive.MANIFEST} but {layout.categorical} in the estimator"
         )
-    if kind == "linear":
-        levels = {j: max(1, len(manifest["categories"][names[j]])) for j in categorical}
-        theirs_levels = {int(j): int(n) for j, n in estimator.categorical.items()}
-        if levels != theirs_levels:
+    if layout.levels is not None:
+        levels = {j: max(1, len(manifest["categories"][shown[j]])) for j in categorical}
+        if levels != layout.levels:
             raise bad(
                 f"the categorical features have {levels} levels in {archive.MANIFEST} but "
-                f"{theirs_levels} in the estimator"
+                f"{layout.levels} in the estimator"
             )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -249,3 +250,33 @@ class Progress:
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.index.name = "round"
         return frame
+
+
+def data_order(data: str) -> tuple[int, str]:
+    """Sort key of data set names: ``train``, ``valid``, then the rest by name."""
+    return ({"train": 0, "valid": 1}.get(data, 2), data)
+
+
+def received(bar: Progress) -> int:
+    """How many rounds the client received without a gap from round 0."""
+    n = 0
+    while n in bar.rounds:
+        n += 1
+    return n
+
+
+def live_history(bar: Progress, rounds: int | None = None) -> dict[str, dict[str, list[float]]]:
+    """The first ``rounds`` rounds the client received (all without a gap by default).
+
+    A metric that some rounds lack (a resumed training that evaluates other data sets) is
+    NaN in those rounds, so every list is indexed by round.
+    """
+    n = min(received(bar), rounds if rounds is not None else len(bar.rounds))
+    names: dict[str, dict[str, None]] = {}
+    for r in range(n):
+        for d, ms in bar.rounds[r].items():
+            names.setdefault(d, {}).update(dict.fromkeys(ms))
+    return {
+        d: {m: [bar.rounds[r].get(d, {}).get(m, math.nan) for r in range(n)] for m in ms}
+        for d, ms in sorted(names.items(), key=lambda kv: data_order(kv[0]))
+    }

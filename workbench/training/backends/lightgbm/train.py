@@ -72,7 +72,6 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -80,6 +79,7 @@ import numpy as np
 
 from workbench.errors import MissingDependencyError
 from workbench.training import progress
+from workbench.training.backends.base import FitResult
 
 try:
     import lightgbm
@@ -137,26 +137,6 @@ _NO_EARLY_STOPPING = (
     "connections). Use model='xgboost', whose metrics are reduced across workers, or leave "
     "early_stopping=None and choose rounds."
 )
-
-
-@dataclass
-class LGBMResult:
-    """What :func:`fit` returns.
-
-    Attributes
-    ----------
-    booster
-        The trained ``lightgbm.Booster`` (the same trees on every worker; rank 0's copy).
-    history
-        ``{"train": {metric: [one value per round]}, "valid": {...}}``, from LightGBM's rank 0:
-        ``train`` on its training rows, ``valid`` on its share of the validation rows.
-    best_iteration
-        Always ``None``: early stopping is not available (see the module's notes).
-    """
-
-    booster: lightgbm.Booster
-    history: dict[str, dict[str, list[float]]]
-    best_iteration: int | None
 
 
 # --- parameters -----------------------------------------------------------------------
@@ -569,44 +549,20 @@ def fit(
     early_stopping: int | None = None,
     topic: str | None = None,
     eval_train: bool = True,
-) -> LGBMResult:
+) -> FitResult:
     """Train with ``lightgbm.dask`` on the workers that hold ``X`` (CPU).
 
-    Parameters
-    ----------
-    client
-        The Dask client.
-    X, y
-        Features (float; categorical columns as integer codes, NaN for missing) and target
-        (class indices ``0..K-1``, or values), persisted on the workers with the same row
-        blocks.
-    task
-        ``binary``, ``multiclass`` or ``regression``.
-    n_classes
-        The number of classes (multiclass; ``None`` or 2 for binary; ignored for regression).
-    feature_names
-        One per column of ``X``.
-    categorical
-        Indices of the categorical columns (LightGBM's ``categorical_feature``).
-    params
-        LightGBM parameters, under any name or alias; they win over :func:`default_params`.
-    rounds
-        Boosting rounds.
-    valid
-        ``(X, y)`` evaluated every round as ``valid`` (each worker on its share; see the
-        module's notes).
-    early_stopping
-        Must be ``None``: LightGBM's distributed training cannot stop early consistently.
-    topic
-        The progress topic (see :mod:`workbench.training.progress`): after each round, rank 0
-        reports ``{"train": {...}, "valid": {...}}``.
-    eval_train
-        Evaluate the training rows each round too (always when there is no ``valid``).
+    The arguments are those of :class:`~workbench.training.backends.base.FitRequest` (``topic``
+    is its progress topic: after each round, rank 0 reports ``{"train": {...}, "valid":
+    {...}}``), but ``params`` take any LightGBM name or alias, ``valid`` is evaluated by each
+    worker on its share (see the module's notes) and ``early_stopping`` must be ``None``.
 
     Returns
     -------
-    LGBMResult
-        The booster, rank 0's metrics of every round, and ``best_iteration=None``.
+    FitResult
+        The booster (the same trees on every worker; rank 0's copy), rank 0's metrics of every
+        round (``train`` on its training rows, ``valid`` on its share of the validation rows),
+        and ``best_iteration=None``.
 
     Raises
     ------
@@ -668,7 +624,7 @@ def fit(
             d: {m: [float(v) for v in vs] for m, vs in ms.items()}
             for d, ms in model.evals_result_.items()
         }
-    return LGBMResult(booster=model.booster_, history=history, best_iteration=None)
+    return FitResult(model.booster_, history, None)
 
 
 # --- predictions and models -----------------------------------------------------------

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import dask.array as da
     import distributed
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 TASKS = ("binary", "multiclass", "regression")
 

@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING, Any
 from workbench import config
 from workbench._client import scheduler_workers
 from workbench.errors import TrainingError
-from workbench.training import xgb
+from workbench.training.backends.base import FitResult, History
+from workbench.training.backends.xgboost import train as xgb
+from workbench.training.balance import balance
+from workbench.training.progress import data_order, live_history, received
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -28,9 +31,9 @@ if TYPE_CHECKING:
 
     from workbench.training.progress import Progress
 
-logger = logging.getLogger("workbench")
+__all__ = ["Recovery", "fit", "live_history", "received", "stopping_state"]
 
-History = dict[str, dict[str, list[float]]]  # {data: {metric: [value per round]}}
+logger = logging.getLogger(__name__)
 
 # Words in the errors that a lost peer causes (XGBoost's collective, Dask's rescheduling).
 _LOSS_WORDS = (
@@ -134,9 +137,10 @@ def _maximize(metric: str) -> bool:
 def stopping_state(history: History, rounds: int) -> xgb.Stopping | None:
     """Early stopping's state after ``rounds`` rounds of ``history``.
 
-    It watches what :func:`workbench.training.xgb.fit` watches: ``valid`` where there is one,
-    else ``train``, and that data set's last metric. Rounds without a value (NaN: a part of
-    the training that did not evaluate that set) are skipped; ``None`` when none has one.
+    It watches what :func:`workbench.training.backends.xgboost.train.fit` watches: ``valid``
+    where there is one, else ``train``, and that data set's last metric. Rounds without a
+    value (NaN: a part of the training that did not evaluate that set) are skipped;
+    ``None`` when none has one.
     """
     data = "valid" if history.get("valid") else "train"
     if not history.get(data):
@@ -163,7 +167,7 @@ def _join(first: History, then: History) -> History:
     before = max((len(v) for ms in first.values() for v in ms.values()), default=0)
     after = max((len(v) for ms in then.values() for v in ms.values()), default=0)
     out: History = {}
-    for d in sorted({*first, *then}, key=_data_order):
+    for d in sorted({*first, *then}, key=data_order):
         for m in {**first.get(d, {}), **then.get(d, {})}:
             head = list(first.get(d, {}).get(m, []))
             tail = list(then.get(d, {}).get(m, []))
@@ -171,35 +175,6 @@ def _join(first: History, then: History) -> History:
             tail += [math.nan] * (after - len(tail))
             out.setdefault(d, {})[m] = head + tail
     return out
-
-
-def _data_order(data: str) -> tuple[int, str]:
-    return ({"train": 0, "valid": 1}.get(data, 2), data)
-
-
-def received(bar: Progress) -> int:
-    """How many rounds the client received without a gap from round 0."""
-    n = 0
-    while n in bar.rounds:
-        n += 1
-    return n
-
-
-def live_history(bar: Progress, rounds: int | None = None) -> History:
-    """The first ``rounds`` rounds the client received (all without a gap by default).
-
-    A metric that some rounds lack (a resumed training that evaluates other data sets) is
-    NaN in those rounds, so every list is indexed by round.
-    """
-    n = min(received(bar), rounds if rounds is not None else len(bar.rounds))
-    names: dict[str, dict[str, None]] = {}
-    for r in range(n):
-        for d, ms in bar.rounds[r].items():
-            names.setdefault(d, {}).update(dict.fromkeys(ms))
-    return {
-        d: {m: [bar.rounds[r].get(d, {}).get(m, math.nan) for r in range(n)] for m in ms}
-        for d, ms in sorted(names.items(), key=lambda kv: _data_order(kv[0]))
-    }
 
 
 def fit(
@@ -214,13 +189,13 @@ def fit(
     checkpoint_every: int | None,
     resume: tuple[Any, History] | None = None,
     **fit_args: Any,
-) -> tuple[xgb.Fit, list[Recovery]]:
-    """:func:`workbench.training.xgb.fit`, continued from checkpoints after lost workers.
+) -> tuple[FitResult, list[Recovery]]:
+    """:func:`workbench.training.backends.xgboost.train.fit`, continued after lost workers.
 
     Parameters
     ----------
     client, X, y, valid, early_stopping
-        As for :func:`workbench.training.xgb.fit`.
+        As for :func:`workbench.training.backends.xgboost.train.fit`.
     bar
         The training's :class:`~workbench.training.progress.Progress`; it receives the
         checkpoints and shows each recovery.
@@ -231,10 +206,8 @@ def fit(
     resume
         ``(booster, history)`` of a saved checkpoint to continue from.
     fit_args
-        The rest of :func:`workbench.training.xgb.fit`'s arguments.
+        The rest of :func:`workbench.training.backends.xgboost.train.fit`'s arguments.
     """
-    from workbench.training.balance import balance
-
     state = State()
     if resume is not None:
         booster, history = resume
@@ -305,7 +278,7 @@ def fit(
             )
             continue
         history = _join(state.history, out.history)
-        return xgb.Fit(out.booster, history, out.best_iteration), recoveries
+        return FitResult(out.booster, history, out.best_iteration), recoveries
 
 
 def _final(

@@ -17,14 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench._client import scheduler_workers
 from workbench.training import progress
+from workbench.training.backends.base import FitResult
+from workbench.training.failures import cause
 
 if TYPE_CHECKING:
     import dask.array as da
     import xgboost
     from distributed import Client
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 native_logger = logging.getLogger("workbench.xgboost")
 
 _OBJECTIVES = {
@@ -32,15 +35,6 @@ _OBJECTIVES = {
     "multiclass": {"objective": "multi:softprob", "eval_metric": ["merror", "mlogloss"]},
     "regression": {"objective": "reg:squarederror", "eval_metric": ["mae", "rmse"]},
 }
-
-
-@dataclass
-class Fit:
-    """What a training returns: the booster, every round's metrics, the best round."""
-
-    booster: Any
-    history: dict[str, dict[str, list[float]]]
-    best_iteration: int | None
 
 
 def default_params(task: str, n_classes: int | None) -> dict[str, Any]:
@@ -96,8 +90,6 @@ def check_params(params: dict[str, Any], n_features: int, categorical: list[int]
         e = failure[0]
         if not isinstance(e, xgboost.core.XGBoostError):
             raise e
-        from workbench.training.failures import cause
-
         raise ValueError(f"XGBoost rejects params={params!r}: {cause(str(e))}") from None
     for text in messages:
         if "are not used" in text:
@@ -163,8 +155,6 @@ def quiet(client: Client) -> None:
     import uuid
 
     from distributed import wait
-
-    from workbench._client import scheduler_workers
 
     client.run_on_scheduler(route_native_log)
     tag = uuid.uuid4().hex[:8]
@@ -289,45 +279,25 @@ def fit(
     stopping: Stopping | None = None,
     collective_timeout: float | None = None,
     eval_train: bool = True,
-) -> Fit:
+) -> FitResult:
     """Train with ``xgboost.dask`` on the workers that hold ``X``.
+
+    The arguments are those of :class:`~workbench.training.backends.base.FitRequest` (``topic``
+    is its progress topic), and:
 
     Parameters
     ----------
-    client
-        The Dask client.
-    X, y
-        Features (float, categorical columns as codes) and target (class indices or values),
-        persisted on the workers with the same row chunks.
-    task
-        ``binary``, ``multiclass`` or ``regression``.
-    n_classes
-        The number of classes (classification).
-    feature_names
-        One per column of ``X``.
-    categorical
-        Indices of the categorical columns (trained as XGBoost categories).
-    params
-        XGBoost parameters; they win over the defaults of the task.
-    rounds
-        Boosting rounds.
-    valid
-        ``(X, y)`` to evaluate each round (named ``valid``); early stopping watches it.
-    early_stopping
-        Stop after this many rounds without improvement of the last metric on ``valid``.
-    topic
-        The progress topic (see :mod:`workbench.training.progress`).
+    client, X, y, task, n_classes, feature_names, categorical, params, rounds, valid
+        As in :class:`~workbench.training.backends.base.FitRequest`.
+    early_stopping, topic, checkpoint_every, eval_train
+        As in :class:`~workbench.training.backends.base.FitRequest`.
     xgb_model
         A booster to continue from; ``rounds`` more are trained.
-    checkpoint_every
-        Send the booster to the client (the progress topic) every this many rounds.
     stopping
         Early stopping's state when ``xgb_model`` is a checkpoint.
     collective_timeout
         Seconds XGBoost's collective waits on a silent peer before failing (a worker cut off
         rather than killed), instead of its default.
-    eval_train
-        Evaluate the training set each round too (always when there is no ``valid``).
     """
     import xgboost.dask as dxgb
 
@@ -375,7 +345,7 @@ def fit(
         if found is not None:
             best = int(found)
             booster = booster[: best + 1]  # keep the best rounds only
-    return Fit(booster=booster, history=history, best_iteration=best)
+    return FitResult(booster, history, best)
 
 
 def predict(client: Client, booster: xgboost.Booster, X: da.Array, task: str) -> da.Array:

@@ -25,6 +25,8 @@ from typing import Any
 from workbench import config
 from workbench._redact import redact, redacted_repr
 from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
+from workbench.data.generators import GENERATORS
+from workbench.display import render
 from workbench.errors import DataError
 
 TASKS = ("binary", "multiclass", "regression")
@@ -114,14 +116,11 @@ def load_entry(path: str | os.PathLike[str]) -> CatalogEntry:
         raise DataError(f"{where('source.' + bad[0])}: unknown source key {bad[0]!r}")
     if ("generator" in source) == ("path" in source):
         raise DataError(f"{where('source')}: source needs exactly one of 'generator:' or 'path:'")
-    if "generator" in source:
-        from workbench.data.generators import GENERATORS
-
-        if source["generator"] not in GENERATORS:
-            raise DataError(
-                f"{where('source.generator')}: unknown generator {source['generator']!r}; "
-                f"known: {', '.join(GENERATORS)}"
-            )
+    if "generator" in source and source["generator"] not in GENERATORS:
+        raise DataError(
+            f"{where('source.generator')}: unknown generator {source['generator']!r}; "
+            f"known: {', '.join(GENERATORS)}"
+        )
     features = require_mapping(data.get("features"), "features", path, lines, DataError)
     for col, kind in features.items():
         if kind not in FEATURE_KINDS:
@@ -159,8 +158,6 @@ class Catalog(Listing[CatalogEntry]):
         return (entry.task or "?", entry.target or "?", entry.description)
 
     def _repr_html_(self) -> str:
-        from workbench.display import render
-
         shown = [replace(e, source=redact(e.source)) for e in self.values()]
         return render("catalog.html.j2", entries=shown, errors=self.errors)
 

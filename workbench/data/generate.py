@@ -16,15 +16,22 @@ from fsspec.core import url_to_fs
 from workbench import config
 from workbench._client import ensure_client
 from workbench._redact import shown
+from workbench.checks import whole_number
 from workbench.data import folders
 from workbench.data.catalog import CatalogEntry
 from workbench.data.columns import with_categories
 from workbench.data.dataset import Dataset
-from workbench.data.generators import get_generator, make_partition, meta, partition_sizes
+from workbench.data.generators import (
+    default_partitions,
+    get_generator,
+    make_partition,
+    meta,
+    partition_sizes,
+)
 from workbench.data.parquet import ReadPlan, parquet_frame, parquet_reader, pieces
 from workbench.data.sources import inspect_source
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 
 def _write_partition(
@@ -159,12 +166,10 @@ def generate(
     """
     gen = get_generator(name)
     rows = gen.default_rows if rows is None else rows
-    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
-        raise ValueError(f"rows={rows!r} must be a whole number >= 1")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a whole number >= 0")
+    rows = whole_number(rows, "rows", 1)
+    seed = whole_number(seed, "seed")
     if partitions is None:
-        partitions = max(1, -(-rows // int(config.get("data.partition-rows"))))
+        partitions = default_partitions(rows)
     sizes = partition_sizes(rows, partitions)
     if path is None:
         path = cache_path(name, rows, partitions, seed)
@@ -249,9 +254,7 @@ def ensure_generated(entry: CatalogEntry, client: Any = None) -> str:
     src = entry.source
     gen = get_generator(str(src["generator"]))
     rows = int(src.get("rows") or gen.default_rows)
-    partitions = int(
-        src.get("partitions") or max(1, -(-rows // int(config.get("data.partition-rows"))))
-    )
+    partitions = int(src.get("partitions") or default_partitions(rows))
     seed = int(src.get("seed") or 0)
     path = cache_path(gen.name, rows, partitions, seed)
     fs, root = url_to_fs(path)

@@ -19,6 +19,7 @@ from fsspec.core import url_to_fs
 
 from workbench._redact import shown
 from workbench.data.folders import data_files
+from workbench.data.parquet import arrow_filesystem
 from workbench.errors import DataError, DataNotFoundError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -253,8 +254,6 @@ def hive_partitions(
     Arrow's hive partitioning discovers them (as dictionaries, so they load as categorical,
     as ``dask.dataframe.read_parquet`` made them); ``(None, ())`` where there are none.
     """
-    from workbench.data.parquet import arrow_filesystem
-
     fs, path = url_to_fs(source, **(storage_options or {}))
     base = _base(fs, path)
     if base is None:

@@ -201,6 +201,32 @@ def test_catalog_lists_shipped_entries_and_generates_on_first_use(
         assert "rows: 5,000" in result.output and "merchant_category" in result.output
 
 
+def test_data_info_finds_a_generated_entry_without_partitions(
+    client2: Client, tmp_path: Path
+) -> None:
+    """``partitions:`` left out: load, generate and ``data info`` resolve the same folder."""
+    mine = tmp_path / "catalog"
+    mine.mkdir()
+    (mine / "nopart.yaml").write_text(
+        "name: nopart\ntask: binary\ntarget: is_fraud\n"
+        "source: {generator: fraud, rows: 3000, seed: 2}\n"
+        "features: {transaction_id: ignore, merchant_category: categorical, device: categorical}\n"
+    )
+    settings = {
+        "workbench.data.path": str(mine),
+        "workbench.data.cache": str(tmp_path / "cache"),
+        "workbench.data.partition-rows": 1000,
+    }
+    with dask.config.set(settings):
+        ds = wb.load("nopart", client=client2)
+        assert ds.rows == 3000 and ds.npartitions == 3
+        result = CliRunner().invoke(main, ["data", "info", "nopart"])
+    assert result.exit_code == 0, result.output
+    assert "not generated yet" not in result.output
+    assert "3 partitions" in result.output and "rows: 3,000" in result.output
+    assert "files: 3" in result.output
+
+
 # --- bad inputs: one clear error each, naming the file or column ------------------------------
 def _write(path: Path, df: pd.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

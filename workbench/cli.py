@@ -7,6 +7,7 @@ import shlex
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -319,33 +320,26 @@ def data_info(source: str, fmt: str | None) -> None:
     """
     from dask.utils import format_bytes
 
-    from workbench.data.catalog import get_entry
+    from workbench.data.catalog import get_entry, resolve_entry
     from workbench.data.sources import inspect_source
 
     try:
         entry = get_entry(source) if "/" not in source and "://" not in source else None
-        path = source
+        path, entry_format = source, None
         if entry is not None:
+            where = resolve_entry(entry)
+            path, entry_format = where.path, where.format
             click.echo(f"catalog entry {entry.name!r}: {entry.description}")
             click.echo(f"task: {entry.task}  target: {entry.target}")
-            if entry.generated:
-                from workbench.data.generate import cache_path
-                from workbench.data.generators import get_generator
-
-                src = entry.source
-                gen = get_generator(str(src["generator"]))
-                rows = int(src.get("rows") or gen.default_rows)
-                parts = int(src.get("partitions") or 1)
-                path = cache_path(gen.name, rows, parts, int(src.get("seed") or 0))
-                click.echo(f"generator: {gen.name}, {rows:,} rows, {parts} partitions -> {path}")
-                import os
-
-                if not os.path.isdir(path):
+            if where.generator is not None:
+                click.echo(
+                    f"generator: {where.generator}, {where.rows:,} rows, "
+                    f"{where.partitions} partitions -> {path}"
+                )
+                if not Path(path).is_dir():
                     click.echo("not generated yet (wb.load generates it on first use)")
                     return
-            else:
-                path = str(entry.source["path"])
-        info = inspect_source(path, format=fmt or (entry.source.get("format") if entry else None))
+        info = inspect_source(path, format=fmt or entry_format)
     except (WorkbenchError, ValueError, TypeError) as err:
         _fail(err)
         return

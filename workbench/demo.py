@@ -14,11 +14,14 @@ from typing import Any
 
 import click
 
+from workbench.data.catalog import get_entry, resolve_entry
 from workbench.data.folders import check_replaceable, read_stamp
 from workbench.data.generate import generate
+from workbench.data.load import load
+from workbench.data.sources import inspect_source
 from workbench.training.store import check_target
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 
 def _data(name: str, rows: int, folder: Path, client: Any) -> Any:
@@ -40,26 +43,20 @@ def _data(name: str, rows: int, folder: Path, client: Any) -> Any:
 
 def load_catalog_like(name: str, path: str, client: Any) -> Any:
     """Load ``path`` with the target, kinds and ignored columns of catalog entry ``name``."""
-    from workbench.data.catalog import get_entry
-    from workbench.data.load import load
-
     entry = get_entry(name)
     if entry is None:
         return load(path, client=client)
-    from workbench.data.sources import inspect_source
-
-    ignore = {c for c, k in entry.features.items() if k == "ignore"}
-    categorical = [c for c, k in entry.features.items() if k == "categorical"]
+    where = resolve_entry(entry)
     schema = inspect_source(path).schema
     features = None
     if schema is not None:
-        features = [f.name for f in schema if f.name not in ignore and f.name != entry.target]
+        features = [f.name for f in schema if f.name not in where.ignore and f.name != where.target]
     return load(
         path,
-        target=entry.target,
+        target=where.target,
         features=features,
-        categorical=categorical,
-        task=entry.task,
+        categorical=where.categorical,
+        task=where.task,
         client=client,
     )
 

@@ -25,7 +25,7 @@ from typing import Any
 from workbench import config
 from workbench._redact import redact, redacted_repr
 from workbench._yaml import Listing, read_mapping, require_mapping, yaml_files
-from workbench.data.generators import GENERATORS
+from workbench.data.generators import GENERATORS, default_partitions, get_generator
 from workbench.display import render
 from workbench.errors import DataError
 
@@ -74,6 +74,100 @@ class CatalogEntry:
     def generated(self) -> bool:
         """Whether the data comes from a generator."""
         return "generator" in self.source
+
+
+@dataclass(frozen=True)
+class ResolvedEntry:
+    """A catalog entry resolved: where its data is and how to read it.
+
+    Made by :func:`resolve_entry`, the one place that turns an entry into a folder, so that
+    ``load``, ``generate``, ``workbench data info`` and the demo agree.
+
+    Attributes
+    ----------
+    entry
+        The catalog entry.
+    path
+        The data's folder or URL: for a generator, its cache folder under
+        ``workbench.data.cache`` (which may not exist yet).
+    target, task
+        The entry's target and task (``None`` where it leaves them to be inferred).
+    categorical
+        Columns declared ``categorical``.
+    ignore
+        Columns declared ``ignore`` (ids, dates): read, but not features.
+    format, storage_options
+        How to read a ``path:`` entry (``None`` for a generator).
+    generator, rows, partitions, seed
+        What a generator entry makes (``None`` for a ``path:`` entry); ``partitions``
+        defaults to about ``workbench.data.partition-rows`` rows each, as in ``generate``.
+    """
+
+    entry: CatalogEntry
+    path: str
+    target: str | None
+    task: str | None
+    categorical: list[str]
+    ignore: dict[str, str]
+    format: str | None = None
+    storage_options: dict[str, Any] | None = None
+    generator: str | None = None
+    rows: int | None = None
+    partitions: int | None = None
+    seed: int | None = None
+
+    __repr__ = redacted_repr
+
+
+def cache_path(name: str, rows: int, partitions: int, seed: int) -> str:
+    """The folder under ``workbench.data.cache`` for generated data of these parameters."""
+    cache = Path(os.path.expandvars(str(config.get("data.cache")))).expanduser()
+    return str(cache / f"{name}-{rows}rows-{partitions}parts-seed{seed}")
+
+
+def resolve_entry(entry: CatalogEntry) -> ResolvedEntry:
+    """Resolve a catalog entry to its data's folder, target, task and column kinds.
+
+    Parameters
+    ----------
+    entry
+        An entry of :func:`datasets` (or :func:`get_entry`).
+
+    Returns
+    -------
+    ResolvedEntry
+        For a generator entry, ``path`` is its cache folder for the entry's rows (default:
+        the generator's), partitions (default: about ``workbench.data.partition-rows`` rows
+        each) and seed (default 0); for a ``path:`` entry, that path.
+    """
+    kinds = entry.features
+    common: dict[str, Any] = {
+        "entry": entry,
+        "target": entry.target,
+        "task": entry.task,
+        "categorical": [c for c, k in kinds.items() if k == "categorical"],
+        "ignore": {c: k for c, k in kinds.items() if k == "ignore"},
+    }
+    src = entry.source
+    if not entry.generated:
+        return ResolvedEntry(
+            path=str(src["path"]),
+            format=src.get("format"),
+            storage_options=src.get("storage_options"),
+            **common,
+        )
+    gen = get_generator(str(src["generator"]))
+    rows = int(src.get("rows") or gen.default_rows)
+    partitions = int(src.get("partitions") or default_partitions(rows))
+    seed = int(src.get("seed") or 0)
+    return ResolvedEntry(
+        path=cache_path(gen.name, rows, partitions, seed),
+        generator=gen.name,
+        rows=rows,
+        partitions=partitions,
+        seed=seed,
+        **common,
+    )
 
 
 def builtin_dir() -> Path:

@@ -6,7 +6,6 @@ import functools
 import logging
 import os
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,7 +17,7 @@ from workbench._client import ensure_client
 from workbench._redact import shown
 from workbench.checks import whole_number
 from workbench.data import folders
-from workbench.data.catalog import CatalogEntry
+from workbench.data.catalog import CatalogEntry, cache_path, resolve_entry
 from workbench.data.columns import with_categories
 from workbench.data.dataset import Dataset
 from workbench.data.generators import (
@@ -238,12 +237,6 @@ def generate(
     )
 
 
-def cache_path(name: str, rows: int, partitions: int, seed: int) -> str:
-    """The folder under ``workbench.data.cache`` for generated data of these parameters."""
-    cache = Path(os.path.expandvars(str(config.get("data.cache")))).expanduser()
-    return str(cache / f"{name}-{rows}rows-{partitions}parts-seed{seed}")
-
-
 def ensure_generated(entry: CatalogEntry, client: Any = None) -> str:
     """Return the cache folder of a generator catalog entry, generating it on first use.
 
@@ -251,17 +244,21 @@ def ensure_generated(entry: CatalogEntry, client: Any = None) -> str:
     interrupted replacement left in ``FOLDER.old-*`` gets that data back; an incomplete one
     the workbench wrote is made again; one it did not write is refused (FileExistsError).
     """
-    src = entry.source
-    gen = get_generator(str(src["generator"]))
-    rows = int(src.get("rows") or gen.default_rows)
-    partitions = int(src.get("partitions") or default_partitions(rows))
-    seed = int(src.get("seed") or 0)
-    path = cache_path(gen.name, rows, partitions, seed)
+    where = resolve_entry(entry)
+    if where.generator is None:
+        raise ValueError(f"catalog entry {entry.name!r} has no generator; it reads {where.path}")
+    path = where.path
     fs, root = url_to_fs(path)
     folders.recover(path)
     if not fs.isfile(f"{root}/{folders.DONE}"):
         logger.info("generating catalog dataset %r into %s (first use)", entry.name, path)
         generate(
-            gen.name, rows, path, partitions=partitions, seed=seed, overwrite=True, client=client
+            where.generator,
+            where.rows,
+            path,
+            partitions=where.partitions,
+            seed=where.seed or 0,
+            overwrite=True,
+            client=client,
         )
     return path

@@ -18,7 +18,14 @@ import pyarrow as pa
 from workbench import config
 from workbench._client import ensure_client
 from workbench._redact import shown
-from workbench.data.catalog import FEATURE_KINDS, TASKS, CatalogEntry, datasets, get_entry
+from workbench.data.catalog import (
+    FEATURE_KINDS,
+    TASKS,
+    CatalogEntry,
+    datasets,
+    get_entry,
+    resolve_entry,
+)
 from workbench.data.columns import numeric_kind, with_categories
 from workbench.data.dataset import Dataset
 from workbench.data.generate import ensure_generated
@@ -365,16 +372,17 @@ def load(
                 f"{source!r} is neither a dataset in the catalog ({known}) nor an existing path"
             )
     if entry is not None:
-        target = target or entry.target
-        task = task or entry.task
-        categorical = [*categorical, *(c for c, k in entry.features.items() if k == "categorical")]
-        ignore = {c: k for c, k in entry.features.items() if k == "ignore"}
-        if entry.generated:
+        where = resolve_entry(entry)
+        target = target or where.target
+        task = task or where.task
+        categorical = [*categorical, *where.categorical]
+        ignore = where.ignore
+        if where.generator is not None:
             path = ensure_generated(entry, client=client)
         else:
-            path = str(entry.source["path"])
-            format = format or entry.source.get("format")
-            storage_options = storage_options or entry.source.get("storage_options")
+            path = where.path
+            format = format or where.format
+            storage_options = storage_options or where.storage_options
     files = inspect_source(path, format=format, storage_options=storage_options)
     if files.rows == 0:
         raise DataError(

@@ -14,11 +14,13 @@ from typing import Any
 
 import click
 
+from workbench.clusters.start import start_cluster
 from workbench.data.catalog import get_entry, resolve_entry
 from workbench.data.folders import check_replaceable, read_stamp
 from workbench.data.generate import generate
 from workbench.data.load import load
 from workbench.data.sources import inspect_source
+from workbench.training.api import train
 from workbench.training.store import check_target
 
 logger = logging.getLogger(__name__)
@@ -78,9 +80,6 @@ def run(
     names the entry; pass another ``out``. So does a ``OUT/model.wbm`` that is not a workbench
     model file (an earlier demo's model is replaced).
     """
-    from workbench.clusters.start import start_cluster
-    from workbench.training.api import train
-
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1000:
         raise ValueError(f"rows={rows!r}: the demo needs at least 1000 rows, e.g. --rows 100000")
     start = time.perf_counter()

@@ -8,19 +8,16 @@ pandas frame and the recoding of its categories: each value is written once, int
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.data.parquet import piece_error
+from workbench.data.parquet import ParquetReader, Piece, SplitStep, piece_error
 from workbench.data.split import part_of_rows
 from workbench.data.summary import levels
-
-if TYPE_CHECKING:
-    from workbench.data.parquet import ParquetReader, Piece, SplitStep
 
 # Rows written at a time: a block of the matrix stays in cache while every column is written
 # into it, where whole columns would stride through the whole matrix once each.

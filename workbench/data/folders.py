@@ -52,7 +52,7 @@ from fsspec.implementations.local import LocalFileSystem
 from workbench._redact import shown
 from workbench.errors import DataNotFoundError
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 #: The stamp that marks a folder as written by the workbench: the only kind it may replace.
 STAMP = "_workbench.json"

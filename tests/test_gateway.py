@@ -150,7 +150,7 @@ def test_gateway_cluster_created_scaled_used_and_shut_down(
         cluster_name = cluster.deployment.name
     from dask_gateway import BasicAuth, Gateway
 
-    from workbench.clusters.remote import retire_gateway
+    from workbench.clusters.gateway import retire_gateway
 
     with Gateway(
         gateway_server["address"],

@@ -105,7 +105,7 @@ def scheduler_workers(client: Client) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """One worker as the scheduler sees it."""
+    """One worker as the scheduler sees it (``memory_used``: its process's bytes, as reported)."""
 
     name: str
     address: str
@@ -114,6 +114,8 @@ class WorkerInfo:
     memory_limit: int
     gpu_name: str | None = None
     gpu_memory: int | None = None
+    memory_used: int = 0
+    gpu_memory_used: int = 0
 
 
 def workers_from_info(workers: Mapping[str, Mapping[str, Any]]) -> list[WorkerInfo]:
@@ -127,6 +129,7 @@ def workers_from_info(workers: Mapping[str, Mapping[str, Any]]) -> list[WorkerIn
     out = []
     for addr, w in workers.items():
         gpu = w.get("gpu") or {}
+        used = w.get("metrics") or {}
         out.append(
             WorkerInfo(
                 name=str(w.get("name", addr)),
@@ -136,6 +139,8 @@ def workers_from_info(workers: Mapping[str, Mapping[str, Any]]) -> list[WorkerIn
                 memory_limit=int(w.get("memory_limit") or 0),
                 gpu_name=gpu.get("name"),
                 gpu_memory=gpu.get("memory-total"),
+                memory_used=int(used.get("memory") or 0),
+                gpu_memory_used=int((used.get("gpu") or {}).get("memory-used") or 0),
             )
         )
     return sorted(out, key=lambda w: (w.host, w.name))

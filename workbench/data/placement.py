@@ -16,7 +16,13 @@ from dask.utils import format_bytes
 from distributed import wait
 
 from workbench import config
-from workbench._client import ensure_client, scheduler_workers
+from workbench._client import (
+    ClusterSnapshot,
+    ensure_client,
+    scheduler_workers,
+    snapshot,
+    workers_from_info,
+)
 from workbench.data.encode import encode_frame, encode_piece, fill_pending
 from workbench.data.parquet import ReadPlan
 from workbench.errors import GPUUnavailableError, InsufficientMemoryError
@@ -92,26 +98,32 @@ def estimate_nbytes(ds: Table) -> int:
 
 
 def free_memory(
-    client: Client, device: str = "cpu", workers: dict[str, dict[str, Any]] | None = None
+    client: Client,
+    device: str = "cpu",
+    workers: dict[str, dict[str, Any]] | None = None,
+    *,
+    cluster: ClusterSnapshot | None = None,
 ) -> tuple[int, int]:
     """Return ``(free bytes, workers)`` the cluster can hold data in before spilling.
 
     CPU: each worker's ``memory_limit`` times ``workbench.data.memory-fraction``, less what
     its process already uses. GPU: each worker's device memory times the same fraction.
-    ``workers`` is the scheduler's view of them, asked for here if not given.
+    ``workers`` is the scheduler's view of them (address -> info), ``cluster`` an operation's
+    :func:`~workbench._client.snapshot`; the scheduler is asked here if neither is given.
     """
     fraction = float(config.get("data.memory-fraction"))
-    workers = scheduler_workers(client) if workers is None else workers
+    if cluster is not None:
+        infos = list(cluster.workers)
+    else:
+        infos = workers_from_info(scheduler_workers(client) if workers is None else workers)
     free = 0
-    for w in workers.values():
+    for w in infos:
         if device == "gpu":
-            total = int((w.get("gpu") or {}).get("memory-total") or 0)
-            used = int((w.get("metrics", {}).get("gpu") or {}).get("memory-used") or 0)
+            total, used = int(w.gpu_memory or 0), w.gpu_memory_used
         else:
-            total = int(w.get("memory_limit") or 0)
-            used = int(w.get("metrics", {}).get("memory") or 0)
+            total, used = w.memory_limit, w.memory_used
         free += max(0, int(total * fraction) - used)
-    return free, len(workers)
+    return free, len(infos)
 
 
 def check_fits(ds: Table, client: Client, device: str = "cpu") -> int:
@@ -126,9 +138,9 @@ def _check_free(
     source: str,
     client: Client,
     device: str,
-    workers: dict[str, dict[str, Any]] | None = None,
+    cluster: ClusterSnapshot | None = None,
 ) -> None:
-    free, n = free_memory(client, device, workers)
+    free, n = free_memory(client, device, cluster=cluster)
     if n == 0:
         raise InsufficientMemoryError("the cluster has no workers; scale it up before persisting")
     if need > free:
@@ -299,16 +311,17 @@ def check_dtype(dtype: Any) -> np.dtype[Any]:
     return np_dtype
 
 
-def resolve_device(client: Client, device: str) -> str:
+def resolve_device(client: Client, device: str, cluster: ClusterSnapshot | None = None) -> str:
     """``cpu`` or ``gpu`` for ``device`` (``auto``, ``cpu``, ``gpu``) on this cluster.
 
     ``auto`` is ``gpu`` where every worker reports a GPU and has CuPy, else ``cpu``; ``gpu``
-    without them raises :class:`GPUUnavailableError`.
+    without them raises :class:`GPUUnavailableError`. ``cluster``: the operation's
+    :func:`~workbench._client.snapshot`, else the scheduler is asked.
     """
     check_device(device)
     if device == "cpu":
         return device
-    gpus = cluster_has_gpus(client)
+    gpus = cluster.all_gpu if cluster is not None else cluster_has_gpus(client)
     cupy_ok = gpus and all(client.run(_has_cupy).values())
     if device == "gpu" and not cupy_ok:
         why = "no worker reports a GPU" if not gpus else "CuPy is not installed on the workers"
@@ -320,19 +333,30 @@ def resolve_device(client: Client, device: str) -> str:
 
 
 def arrays_and_levels(
-    ds: Table, *, device: str, dtype: np.dtype[Any], client: Client
+    ds: Table,
+    *,
+    device: str,
+    dtype: np.dtype[Any],
+    client: Client,
+    cluster: ClusterSnapshot | None = None,
 ) -> tuple[Any, Any, dict[str, list[Any]]]:
     """:func:`table_arrays` for a checked ``device`` and ``dtype``, with the categorical levels.
 
     The levels are those ``X`` is encoded with: ``ds.categories``, and for categorical columns
     without known levels (loaded with ``check=False``), the levels found while encoding.
+    ``cluster`` is the operation's :func:`~workbench._client.snapshot` (its workers and their
+    memory); without it the scheduler is asked.
     """
     with client.as_current():
-        return _to_arrays(ds, client, device, dtype)
+        return _to_arrays(ds, client, device, dtype, cluster)
 
 
 def _to_arrays(
-    ds: Table, client: Client, device: str, np_dtype: np.dtype[Any]
+    ds: Table,
+    client: Client,
+    device: str,
+    np_dtype: np.dtype[Any],
+    cluster: ClusterSnapshot | None = None,
 ) -> tuple[Any, Any, dict[str, list[Any]]]:
     """Read, encode and keep each partition in one task, spread over the workers.
 
@@ -352,9 +376,9 @@ def _to_arrays(
         need = estimate_nbytes(ds)
         if rows:  # X and y as they will be held, not the frame they come from
             need = rows * (len(features) * np_dtype.itemsize + 8)
-        known = scheduler_workers(client)
+        known = cluster if cluster is not None else snapshot(client)
         _check_free(need, ds.source, client, device, known)
-        workers = list(sorted(known))
+        workers = list(known.addresses)
     gpu = device == "gpu"
     plan = ds.plan
     blocks: list[Any]

@@ -14,7 +14,7 @@ import numpy as np
 from distributed import span
 
 from workbench import config, metrics
-from workbench._client import ensure_client, scheduler_workers
+from workbench._client import ClusterSnapshot, ensure_client, snapshot
 from workbench.errors import TrainingError
 from workbench.training import backends, labels, store
 from workbench.training.backends import Backend, FitRequest, FitResult
@@ -280,7 +280,8 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     kind = backend.name
     task = str(train.task)
     target = str(train.target)
-    dev = resolve_device(client, opts.device) if caps.gpu else "cpu"
+    cluster = snapshot(client)  # the one question to the scheduler: passed down from here
+    dev = resolve_device(client, opts.device, cluster) if caps.gpu else "cpu"
     backend.prepare(client)
     dtype = np.dtype(caps.dtype)
     if opts.resume is not None:  # encode as the checkpoint was trained: its order and levels
@@ -290,19 +291,23 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             features=dict(opts.resume.features),
             categories={**train.categories, **opts.resume.categories},
         )
-    X, y, levels = arrays_and_levels(train, device=dev, dtype=dtype, client=client)
+    X, y, levels = arrays_and_levels(
+        train, device=dev, dtype=dtype, client=client, cluster=cluster
+    )
     classes = labels.find_classes(y, target, task)
     if opts.resume is not None:
         _check_resume(opts.resume, train, classes)
         classes = np.asarray(opts.resume.classes) if opts.resume.classes is not None else None
     y = labels.encode(y, classes, target, "the training set")
-    X, y, table = balance(client, X, y)
+    X, y, table = balance(client, X, y, cluster)
     features = dict(train.features)
     categories = {c: list(levels[c]) for c, k in features.items() if k == "categorical"}
     valid_xy = None
     if valid is not None:
         view = replace(valid, features=features, categories=categories)  # train's column order
-        Xv, yv, _ = arrays_and_levels(view, device=dev, dtype=dtype, client=client)
+        Xv, yv, _ = arrays_and_levels(
+            view, device=dev, dtype=dtype, client=client, cluster=cluster
+        )
         yv = labels.encode(yv, classes, target, "the validation set")
         valid_xy = (Xv, yv)
     n_classes = len(classes) if classes is not None else None
@@ -327,6 +332,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             if opts.resume is not None
             else None
         ),
+        cluster=cluster,
     )
     recoveries: list[Any] = []
 
@@ -347,7 +353,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
                 "source": train.source,
                 "train_rows": int(sum(X.chunks[0])),
                 "valid_rows": int(sum(valid_xy[0].chunks[0])) if valid_xy else 0,
-                "workers": _worker_count(client),
+                "workers": _worker_count(cluster, recoveries),
                 "placement": {w: dict(r) for w, r in table.to_dict(orient="index").items()},
                 "device": dev,
                 "seconds": round(time.perf_counter() - start, 3),
@@ -438,11 +444,9 @@ def _check_resume(model: Model, train: Dataset, classes: Any) -> None:
         )
 
 
-def _worker_count(client: Client) -> int | None:
-    try:
-        return len(scheduler_workers(client))
-    except Exception:
-        return None
+def _worker_count(cluster: ClusterSnapshot, recoveries: list[Any]) -> int:
+    """The workers trained on: the snapshot's, or those after the last recovery."""
+    return int(recoveries[-1].workers_after) if recoveries else cluster.n_workers
 
 
 def _rounds_of(fit: Any) -> int:

@@ -12,24 +12,28 @@ from typing import TYPE_CHECKING, Any
 import dask.array as da
 import pandas as pd
 
-from workbench._client import scheduler_workers
+from workbench._client import ClusterSnapshot, snapshot
 
 if TYPE_CHECKING:
     from distributed import Client
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 
 def _same(block: Any) -> Any:
     return block
 
 
-def balance(client: Client, X: da.Array, y: da.Array) -> tuple[da.Array, da.Array, pd.DataFrame]:
+def balance(
+    client: Client, X: da.Array, y: da.Array, cluster: ClusterSnapshot | None = None
+) -> tuple[da.Array, da.Array, pd.DataFrame]:
     """Return ``(X, y)`` persisted so that every worker holds rows, and the per-worker table.
 
     Where some worker holds no block and there are at least as many blocks as workers, blocks
     move from the workers that hold the most. With fewer blocks than workers, the idle
-    workers are named in a warning (more partitions would use them).
+    workers are named in a warning (more partitions would use them). ``cluster`` is the
+    operation's :func:`~workbench._client.snapshot` (its workers); without it the scheduler
+    is asked.
     """
     from distributed import futures_of, wait
 
@@ -40,7 +44,9 @@ def balance(client: Client, X: da.Array, y: da.Array) -> tuple[da.Array, da.Arra
     blocks = [futures[row[0]] for row in X.__dask_keys__()]  # type: ignore[index]
     y_keys = list(y.__dask_keys__())
     who = client.who_has(blocks)
-    workers = sorted(scheduler_workers(client))
+    if cluster is None:
+        cluster = snapshot(client)
+    workers = cluster.addresses
     held: dict[str, list[int]] = {w: [] for w in workers}
     for i, b in enumerate(blocks):
         for w in who.get(b.key, ())[:1]:
@@ -66,7 +72,7 @@ def balance(client: Client, X: da.Array, y: da.Array) -> tuple[da.Array, da.Arra
         )
         X = _rebuild(x_new, X)
         y = _rebuild(y_new, y)
-        return balance(client, X, y)
+        return balance(client, X, y, cluster)
     rows = X.chunks[0]
     table = pd.DataFrame(
         {

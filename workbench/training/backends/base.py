@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import dask.array as da
     from distributed import Client
 
+    from workbench._client import ClusterSnapshot
     from workbench.training.progress import Progress
 
 History = dict[str, dict[str, list[float]]]  # {data: {metric: [value per round]}}
@@ -105,6 +106,10 @@ class FitRequest:
         Rounds between checkpoints (backends with checkpoints); ``None`` or 0 for none.
     resume
         ``(estimator, history)`` to continue from (backends with checkpoints).
+    cluster
+        The training's :func:`~workbench._client.snapshot` of the cluster (workers, threads,
+        hosts, TLS), taken once by :func:`workbench.train`: a backend reads the workers from
+        it rather than asking the scheduler again; ``None``: ask it.
     """
 
     X: da.Array
@@ -122,6 +127,7 @@ class FitRequest:
     progress: Progress | None = None
     checkpoint_every: int | None = None
     resume: tuple[Any, History] | None = None
+    cluster: ClusterSnapshot | None = None
 
     @property
     def topic(self) -> str | None:
@@ -220,7 +226,11 @@ class Backend(Protocol):
         ...
 
     def prepare(self, client: Client) -> None:
-        """Get the cluster ready before a training (warnings, logging on the workers)."""
+        """Get the client ready before the data is built (what needs no cluster snapshot).
+
+        What depends on the workers (warnings about them, logging on them) belongs in
+        :meth:`fit`, which has the training's snapshot in :attr:`FitRequest.cluster`.
+        """
         ...
 
     def fit(self, client: Client, request: FitRequest) -> FitResult:

@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from workbench import config
+from workbench._client import snapshot
 from workbench.training.allreduce import warn_if_allreduce_unencrypted
 from workbench.training.backends.base import Capabilities, FitRequest, FitResult, Layout
 from workbench.training.backends.xgboost import recovery, train
@@ -57,15 +58,20 @@ class XGBoost:
         return out
 
     def prepare(self, client: Client) -> None:
-        """Warn of an unencrypted allreduce; route the workers' native messages to logging."""
-        warn_if_allreduce_unencrypted(client)
-        if config.get("train.quiet"):
-            train.quiet(client)
+        """Nothing before the data: the cluster's warning and quiet ranks come in :meth:`fit`."""
 
     def fit(self, client: Client, request: FitRequest) -> FitResult:
-        """Train with :func:`.train.fit`, continued from checkpoints after lost workers."""
+        """Train with :func:`.train.fit`, continued from checkpoints after lost workers.
+
+        First, with the request's snapshot of the cluster: warn of an unencrypted allreduce
+        and route the workers' native messages to logging.
+        """
         if request.progress is None:
             raise ValueError("model='xgboost' trains with a progress (FitRequest.progress)")
+        cluster = request.cluster if request.cluster is not None else snapshot(client)
+        warn_if_allreduce_unencrypted(client, cluster)
+        if config.get("train.quiet"):
+            train.quiet(client, cluster)
         result, recoveries = recovery.fit(
             client,
             request.X,
@@ -82,6 +88,7 @@ class XGBoost:
             categorical=request.categorical,
             params=request.params,
             eval_train=request.eval_train,
+            cluster=cluster,
         )
         result.recoveries = list(recoveries)
         return result

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench import config
-from workbench._client import scheduler_workers
+from workbench._client import ClusterSnapshot, scheduler_workers, snapshot
 from workbench.errors import TrainingError
 from workbench.training.backends.base import FitResult, History
 from workbench.training.backends.xgboost import train as xgb
@@ -188,6 +188,7 @@ def fit(
     early_stopping: int | None,
     checkpoint_every: int | None,
     resume: tuple[Any, History] | None = None,
+    cluster: ClusterSnapshot | None = None,
     **fit_args: Any,
 ) -> tuple[FitResult, list[Recovery]]:
     """:func:`workbench.training.backends.xgboost.train.fit`, continued after lost workers.
@@ -205,6 +206,9 @@ def fit(
         Rounds between checkpoints; ``None`` or 0: no checkpoints, so a failure is final.
     resume
         ``(booster, history)`` of a saved checkpoint to continue from.
+    cluster
+        The training's :func:`~workbench._client.snapshot`: the workers it starts with. A
+        fresh one is taken only after a worker is lost (the scheduler is asked then anyway).
     fit_args
         The rest of :func:`workbench.training.backends.xgboost.train.fit`'s arguments.
     """
@@ -221,8 +225,10 @@ def fit(
     recoveries: list[Recovery] = []
     retries = int(config.get("train.retries"))
     coll_timeout = config.timeout_seconds("train.collective-timeout")
+    if cluster is None:
+        cluster = snapshot(client)
     while True:
-        before = set(scheduler_workers(client))
+        before = set(cluster.addresses)
         try:
             out = xgb.fit(
                 client,
@@ -263,9 +269,10 @@ def fit(
                 f"({type(e).__name__}); resuming from the checkpoint of round {state.rounds}"
             )
             n = wait_for_workers(client, len(before))
+            cluster = snapshot(client)  # the workers after the loss
             if config.get("train.quiet"):
-                xgb.quiet(client)  # the replacements' threads too
-            X, y, _ = balance(client, X, y)
+                xgb.quiet(client, cluster)  # the replacements' threads too
+            X, y, _ = balance(client, X, y, cluster)
             recoveries.append(
                 Recovery(
                     failed_at_round=len(bar.rounds),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench._client import scheduler_workers
+from workbench._client import ClusterSnapshot
 from workbench.training import progress
 from workbench.training.backends.base import FitResult
 from workbench.training.failures import cause
@@ -150,8 +150,12 @@ def _route_in_task_thread(key: str, threads: int) -> bool:
     return done
 
 
-def quiet(client: Client) -> None:
-    """Route XGBoost's native messages to logging in every task thread of every worker."""
+def quiet(client: Client, cluster: ClusterSnapshot) -> None:
+    """Route XGBoost's native messages to logging in every task thread of every worker.
+
+    ``cluster`` is the training's :func:`~workbench._client.snapshot`: its workers and their
+    threads.
+    """
     import uuid
 
     from distributed import wait
@@ -159,8 +163,9 @@ def quiet(client: Client) -> None:
     client.run_on_scheduler(route_native_log)
     tag = uuid.uuid4().hex[:8]
     futures = []
-    for address, info in scheduler_workers(client).items():
-        threads = int(info.get("nthreads") or 1)
+    for worker in cluster.workers:
+        address = worker.address
+        threads = worker.threads or 1
         key = f"{tag}-{address}"
         futures += [
             client.submit(

@@ -1,0 +1,72 @@
+"""One ``wb.train`` asks the scheduler for its workers once: one snapshot, passed down."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xgboost.dask as dxgb
+from distributed import Client
+
+import workbench as wb
+
+
+@pytest.fixture()
+def identity_calls(client: Client) -> Iterator[list[dict[str, Any]]]:
+    """The ``identity`` requests the real in-process scheduler answers within the test.
+
+    As in tests/test_client.py: the scheduler's own handler is wrapped (and restored after); it
+    still answers, and each call's arguments are recorded.
+    """
+    scheduler = client.cluster.scheduler
+    original = scheduler.handlers["identity"]
+    calls: list[dict[str, Any]] = []
+
+    @functools.wraps(original)
+    def counting(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(**kwargs)
+
+    scheduler.handlers["identity"] = counting
+    try:
+        yield calls
+    finally:
+        scheduler.handlers["identity"] = original
+
+
+def _asking_for_workers(calls: list[dict[str, Any]]) -> int:
+    """The calls that ask for every worker's details, as the workbench asks (``n_workers=-1``).
+
+    Two other askers reach the same handler and are not the workbench's: the client's own
+    periodic refresh (every ``distributed.client.scheduler-info-interval``, so their number
+    depends on time) asks with ``n_workers=0``, and ``xgboost.dask`` checks its workers are
+    alive with a bare ``identity()``. The test also measures plain ``xgboost.dask.train`` on the
+    same cluster and subtracts what it asks this way (none, with the versions pinned now).
+    """
+    return sum(1 for c in calls if c.get("n_workers") == -1)
+
+
+def test_train_asks_the_scheduler_for_its_workers_once(
+    client: Client, tmp_path: Path, identity_calls: list[dict[str, Any]]
+) -> None:
+    assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2
+    wb.generate("fraud", 4_000, tmp_path / "fraud", partitions=4, seed=1, client=client)
+    ds = wb.load(tmp_path / "fraud", target="is_fraud", client=client)
+    train, valid = ds.split((0.8, 0.2), seed=0)
+    X, y = train.to_arrays(device="cpu", client=client)
+
+    del identity_calls[:]
+    with client.as_current():  # the arrays' futures belong to this client
+        dxgb.train(client, {"tree_method": "hist"}, dxgb.DaskDMatrix(client, X, y), 3)
+    engine = _asking_for_workers(identity_calls)  # xgboost.dask's own, if it asks this way
+
+    del identity_calls[:]
+    model = wb.train(train, valid, rounds=3, client=client, progress=False)
+    ours = _asking_for_workers(identity_calls) - engine
+    assert ours == 1, identity_calls
+    assert model.info["workers"] == 2
+    assert model.info["train_rows"] == X.shape[0]
+    assert set(model.info["placement"]) == set(client.scheduler_info(n_workers=-1)["workers"])

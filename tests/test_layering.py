@@ -21,11 +21,6 @@ PACKAGE = ROOT / "workbench"
 # (file, imported module) -> why it is still imported inside a function. Only shrink this list.
 DATA_INTERNALS = "training reaches into data's internals; goes with the Dataset API (issue 13)"
 ALLOWED: dict[tuple[str, str], str] = {
-    ("demo.py", "workbench.clusters.start"): "demo loads the cluster stack on use; goes via api.py",
-    ("demo.py", "workbench.data.catalog"): "demo loads the data stack on use; goes via api.py",
-    ("demo.py", "workbench.data.load"): "demo loads the data stack on use; goes via api.py",
-    ("demo.py", "workbench.data.sources"): "demo loads the data stack on use; goes via api.py",
-    ("demo.py", "workbench.training.api"): "demo loads training on use; goes via api.py",
     ("data/catalog.py", "workbench.data.generators"): "circle catalog -> generators; data room",
     ("data/catalog.py", "workbench.display"): "HTML repr; can move to the top (data room)",
     ("data/sources.py", "workbench.data.parquet"): "circle sources <-> parquet; data room",

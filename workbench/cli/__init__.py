@@ -47,6 +47,3 @@ for _command in (
 ):
     main.add_command(_command)
 del _command
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,5 +1,6 @@
 """``model="lightgbm"``: LightGBM through ``lightgbm.dask``, data-parallel on CPUs.
 
+:mod:`.params` checks the parameters, :mod:`.worker` is what runs on the workers, and
 :mod:`.train` holds the training (its notes say why there is no early stopping and no GPU).
 Importing this package imports LightGBM; without it,
 :class:`~workbench.errors.MissingDependencyError` says what to install.
@@ -11,6 +12,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from workbench.training.backends.base import Capabilities, FitRequest, FitResult, Layout
+from workbench.training.backends.lightgbm import (  # params first: it checks LightGBM is there
+    params as lgbm_params,
+)
 from workbench.training.backends.lightgbm import train
 
 if TYPE_CHECKING:
@@ -49,19 +53,19 @@ class LightGBM:
 
     def default_params(self, task: str, n_classes: int | None) -> dict[str, Any]:
         """LightGBM's objective and metrics for ``task``, quiet."""
-        return train.default_params(task, n_classes)
+        return lgbm_params.default_params(task, n_classes)
 
     def check_params(
         self, params: dict[str, Any], task: str, n_features: int, categorical: list[int]
     ) -> None:
         """Names checked against LightGBM's own list (values are checked when it trains)."""
-        train.check_params(params)
+        lgbm_params.check_params(params)
 
     def effective_params(
         self, task: str, n_classes: int | None, params: dict[str, Any], device: str
     ) -> dict[str, Any]:
         """Defaults, then the user's parameters."""
-        return {**train.default_params(task, n_classes), **params}
+        return {**lgbm_params.default_params(task, n_classes), **params}
 
     def prepare(self, client: Client) -> None:
         """Nothing to prepare."""

@@ -61,9 +61,6 @@ own messages (such as "Finding random open ports for workers") go to the
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import difflib
-import functools
 import inspect
 import ipaddress
 import logging
@@ -75,336 +72,41 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import lightgbm
+import lightgbm.dask
 import numpy as np
 
-from workbench.errors import MissingDependencyError
-from workbench.training import progress
 from workbench.training.backends.base import FitResult
-
-try:
-    import lightgbm
-    import lightgbm.dask
-except ImportError as e:  # pragma: no cover - depends on the environment
-    raise MissingDependencyError(
-        "model='lightgbm' needs the lightgbm package (with its Dask support): "
-        "pip install lightgbm scikit-learn"
-    ) from e
-if not lightgbm.compat.SKLEARN_INSTALLED:  # lightgbm.dask trains through lightgbm.sklearn
-    raise MissingDependencyError(
-        "model='lightgbm' needs scikit-learn (lightgbm.dask builds its models with it), which "
-        "is missing: pip install scikit-learn"
-    )
+from workbench.training.backends.lightgbm.params import (
+    _JSON_CHARS,
+    _NO_EARLY_STOPPING,
+    TASKS,
+    _check_task,
+    _check_values,
+    _merge,
+    check_params,
+    default_params,
+)
+from workbench.training.backends.lightgbm.worker import _Rounds, _take_run, _WorkerModel
+from workbench.training.backends.lightgbm.worker import _runs as _runs  # what the workers keep
 
 if TYPE_CHECKING:
     import dask.array as da
     from distributed import Client
 
+__all__ = [
+    "TASKS",
+    "check_params",
+    "default_params",
+    "fit",
+    "from_bytes",
+    "importance",
+    "predict",
+    "to_bytes",
+]
+
+logger = logging.getLogger(__name__)
 native_logger = logging.getLogger("workbench.lightgbm")
-
-TASKS = ("binary", "multiclass", "regression")
-
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "binary": {"objective": "binary", "metric": ["binary_logloss", "auc"]},
-    "multiclass": {"objective": "multiclass", "metric": ["multi_logloss", "multi_error"]},
-    "regression": {"objective": "regression", "metric": ["l2", "l1"]},
-}
-
-# LightGBM parameters (main names) that the workbench or lightgbm.dask sets: what to do instead.
-_MANAGED = {
-    "num_iterations": "pass rounds=... instead",
-    "early_stopping_round": "early stopping is not available for model='lightgbm' "
-    "(see early_stopping=)",
-    "num_threads": "lightgbm.dask gives each worker as many threads as its Dask worker has; "
-    "choose threads_per_worker when starting the cluster",
-    "num_machines": "lightgbm.dask counts the workers that hold training rows",
-    "categorical_feature": "the dataset's categorical columns are passed for you",
-}
-_TREE_LEARNERS = {
-    "data",
-    "data_parallel",
-    "feature",
-    "feature_parallel",
-    "voting",
-    "voting_parallel",
-}
-_NETWORK = {"machines", "local_listen_port", "time_out", "tree_learner"}
-_JSON_CHARS = set('",:[]{}')  # LightGBM refuses these in feature names
-
-_NO_EARLY_STOPPING = (
-    "early_stopping={!r} is not available for model='lightgbm': lightgbm.dask evaluates the "
-    "validation metrics on each worker's own share of the validation rows, so the workers "
-    "would stop at different rounds and the training would fail (the first to stop drops its "
-    "connections). Use model='xgboost', whose metrics are reduced across workers, or leave "
-    "early_stopping=None and choose rounds."
-)
-
-
-# --- parameters -----------------------------------------------------------------------
-def _check_task(task: str, n_classes: int | None) -> None:
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is not one LightGBM trains here; use one of {TASKS}")
-    if task == "multiclass" and (
-        isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2
-    ):
-        raise ValueError(
-            f"n_classes={n_classes!r}: a multiclass task needs the number of classes, "
-            "an integer of at least 2"
-        )
-    if task == "binary" and n_classes not in (None, 2):
-        raise ValueError(f"n_classes={n_classes!r} for a binary task; pass 2 or None")
-
-
-def default_params(task: str, n_classes: int | None) -> dict[str, Any]:
-    """LightGBM's objective and metrics for ``task``, quiet.
-
-    Parameters
-    ----------
-    task
-        ``binary``, ``multiclass`` or ``regression``.
-    n_classes
-        The number of classes (multiclass; ``None`` or 2 for binary).
-
-    Returns
-    -------
-    dict
-        For example ``{"objective": "binary", "metric": ["binary_logloss", "auc"],
-        "verbose": -1}``; multiclass adds ``num_class``.
-    """
-    _check_task(task, n_classes)
-    params: dict[str, Any] = {**_DEFAULTS[task], "verbose": -1}
-    params["metric"] = list(params["metric"])
-    if task == "multiclass":
-        params["num_class"] = int(n_classes)  # type: ignore[arg-type]
-    return params
-
-
-@functools.cache
-def _main_names() -> dict[str, str]:
-    """Every LightGBM parameter name and alias -> its main name, from LightGBM itself."""
-    from lightgbm.basic import _ConfigAliases
-
-    table = _ConfigAliases._get_all_param_aliases()  # {main: [main, *aliases]}, from C++
-    return {alias: main for main, aliases in table.items() for alias in aliases}
-
-
-def check_params(params: dict[str, Any] | None) -> dict[str, Any]:
-    """Check the names in ``params`` against LightGBM's own list; return them by main name.
-
-    LightGBM only warns about a name it does not know, and when a parameter is given under
-    two names it keeps one silently (``learning_rate`` beats ``eta``), so both are errors here.
-
-    Parameters
-    ----------
-    params
-        LightGBM parameters, under any of their names or aliases.
-
-    Returns
-    -------
-    dict
-        The same values, each under LightGBM's main name (``eta`` -> ``learning_rate``).
-
-    Raises
-    ------
-    TypeError
-        ``params`` is not a dict with string keys, or ``objective`` is not a string.
-    ValueError
-        A name LightGBM does not know, a parameter given twice, or one the workbench sets.
-    """
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict of LightGBM parameters, not {params!r}")
-    table = _main_names()
-    out: dict[str, Any] = {}
-    given: dict[str, str] = {}
-    unknown: list[str] = []
-    for name, value in params.items():
-        if not isinstance(name, str):
-            raise TypeError(f"parameter names must be strings, not {name!r}")
-        main = table.get(name)
-        if main is None:
-            unknown.append(name)
-        elif main in given:
-            raise ValueError(
-                f"params gives LightGBM's {main!r} twice, as {given[main]!r} and {name!r}; keep one"
-            )
-        else:
-            given[main] = name
-            out[main] = value
-    if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, table, n=1)
-            hint = f" (did you mean {table[close[0]]!r}?)" if close else ""
-            hints.append(f"{name!r}{hint}")
-        raise ValueError(
-            f"LightGBM has no parameter {', '.join(hints)}; see "
-            "https://lightgbm.readthedocs.io/en/stable/Parameters.html"
-        )
-    for main, instead in _MANAGED.items():
-        if main in out:
-            raise ValueError(
-                f"params={{{given[main]!r}: {out[main]!r}}} is not accepted: {instead}"
-            )
-    if out.get("device_type", "cpu") != "cpu":
-        raise ValueError(
-            f"params={{{given['device_type']!r}: {out['device_type']!r}}}: model='lightgbm' "
-            "trains on CPUs (lightgbm.dask has no GPU path); use model='xgboost' on GPUs"
-        )
-    learner = out.get("tree_learner", "data")
-    if learner not in _TREE_LEARNERS:
-        raise ValueError(
-            f"params={{{given['tree_learner']!r}: {learner!r}}}: distributed LightGBM takes "
-            f"one of {sorted(_TREE_LEARNERS)}"
-        )
-    if "objective" in out and not isinstance(out["objective"], str):
-        raise TypeError(
-            f"objective={out['objective']!r}: pass the name of a LightGBM objective "
-            "(custom objective functions are not supported)"
-        )
-    return out
-
-
-def _merge(task: str, n_classes: int | None, params: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults of the task, overridden by the user's parameters, all by main name."""
-    user = check_params(params)
-    merged = check_params(default_params(task, n_classes))
-    if task == "multiclass" and "num_class" in user and user["num_class"] != n_classes:
-        raise ValueError(
-            f"params sets num_class={user['num_class']!r} but the data has "
-            f"n_classes={n_classes}; drop num_class from params"
-        )
-    merged.update(user)
-    return merged
-
-
-def _check_values(
-    params: dict[str, Any], n_features: int, categorical: list[int], task: str, n_classes: int
-) -> None:
-    """Raise ``ValueError`` for a value LightGBM rejects, before any work on the cluster.
-
-    LightGBM checks values when it makes a booster: this makes one on a few random rows in
-    this process (no network, one thread, silent).
-    """
-    rng = np.random.default_rng(0)
-    n = 32
-    X = rng.random((n, n_features))
-    for j in categorical:
-        X[:, j] = np.arange(n) % 3
-    if task == "regression":
-        y = rng.random(n)
-    else:
-        y = (np.arange(n) % max(n_classes, 2)).astype(np.float64)
-    # network settings and files that may exist on the workers only are not checked here
-    local = {
-        k: v
-        for k, v in params.items()
-        if k not in _NETWORK and not k.endswith("filename") and k != "input_model"
-    }
-    local.update(num_threads=1, verbosity=-1)
-    try:
-        data = lightgbm.Dataset(X, y, params=local, categorical_feature=categorical)
-        lightgbm.Booster(params=local, train_set=data)
-    except lightgbm.basic.LightGBMError as e:
-        raise ValueError(f"LightGBM rejects the parameters {params!r}: {e}") from None
-
-
-# --- worker side ----------------------------------------------------------------------
-# What the workers leave for the client, by training run (this process's share).
-_runs: dict[str, dict[str, Any]] = {}
-_runs_lock = threading.Lock()
-
-
-def _run_state(run: str) -> dict[str, Any]:
-    with _runs_lock:
-        return _runs.setdefault(run, {"history": {}})
-
-
-def _take_run(run: str) -> dict[str, Any] | None:
-    """Remove and return what this process kept for ``run`` (called with ``client.run``)."""
-    with _runs_lock:
-        return _runs.pop(run, None)
-
-
-def _set_thread_log_level(verbosity: int) -> None:
-    """Set LightGBM's log level of the calling thread (LightGBM keeps one per thread).
-
-    ``LGBM_GetSampleCount`` is the cheapest call that reads a parameter string, and reading
-    ``verbosity`` sets the level.
-    """
-    out = ctypes.c_int(0)
-    lightgbm.basic._safe_call(
-        lightgbm.basic._LIB.LGBM_GetSampleCount(
-            ctypes.c_int32(1),
-            ctypes.c_char_p(f"verbosity={int(verbosity)}".encode()),
-            ctypes.byref(out),
-        )
-    )
-
-
-def _worker_address() -> str:
-    from distributed import get_worker
-
-    return str(get_worker().address)
-
-
-def _is_rank0(params: dict[str, Any]) -> bool:
-    """Whether this worker is the first entry of LightGBM's ``machines`` (rank 0)."""
-    first = str(params.get("machines", "")).split(",")[0].strip()
-    host = urlparse(_worker_address()).hostname
-    return first == f"{host}:{params.get('local_listen_port')}"
-
-
-class _Rounds:
-    """LightGBM callback on every worker: rank 0 records and reports each round's metrics.
-
-    Parameters
-    ----------
-    run
-        The training run (the key of what the workers leave for the client).
-    topic
-        The progress topic, or ``None`` to record only.
-    eval_train
-        Also evaluate the training rows each round.
-    """
-
-    def __init__(self, run: str, topic: str | None, eval_train: bool = True) -> None:
-        self.run = run
-        self.topic = topic
-        self.eval_train = eval_train
-        self.order = 40  # after LightGBM's own callbacks
-        self.before_iteration = False
-        self._rank0: bool | None = None
-
-    def __call__(self, env: Any) -> None:
-        if self._rank0 is None:
-            self._rank0 = _is_rank0(env.params)
-        if not self._rank0:
-            return
-        metrics: dict[str, dict[str, float]] = {}
-        if self.eval_train:
-            for _, metric, value, *_ in env.model.eval_train():
-                metrics.setdefault("train", {})[metric] = float(value)
-        for data, metric, value, *_ in env.evaluation_result_list or []:
-            metrics.setdefault(str(data), {})[metric] = float(value)
-        history = _run_state(self.run)["history"]
-        for data, ms in metrics.items():
-            for metric, value in ms.items():
-                history.setdefault(data, {}).setdefault(metric, []).append(value)
-        if self.topic is not None:
-            progress.report(self.topic, env.iteration - env.begin_iteration, metrics)
-
-
-class _WorkerModel(lightgbm.LGBMModel):
-    """The model each worker fits (``lightgbm.dask``'s ``model_factory``); see the module notes.
-
-    Labels are used as given, and LightGBM's log level is set in this thread before the network
-    starts.
-    """
-
-    def fit(self, *args: Any, **kwargs: Any) -> Any:
-        _set_thread_log_level(int(self.get_params().get("verbosity", 1)))
-        return super().fit(*args, **kwargs)
 
 
 # --- client side ----------------------------------------------------------------------

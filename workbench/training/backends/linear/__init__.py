@@ -1,7 +1,8 @@
 """``model="linear"``: L2-regularised linear and logistic regression by Newton's method.
 
-:mod:`.solver` holds the model and its distributed Newton (IRLS) solver; this module puts it
-behind the backend protocol.
+:mod:`.model` holds the fitted model (its design, predictions and files), :mod:`.blocks` the
+passes over the data, and :mod:`.solver` the distributed Newton (IRLS) solver; this module puts
+them behind the backend protocol.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from workbench.training.backends.base import Capabilities, FitRequest, FitResult, Layout
-from workbench.training.backends.linear.solver import LinearModel
+from workbench.training.backends.linear.model import LinearModel
 from workbench.training.backends.linear.solver import fit as fit_linear
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-logger = logging.getLogger("workbench")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -182,3 +182,15 @@ def test_lightgbm_without_scikit_learn_names_the_fix(tmp_path: Path) -> None:
     run = _run_core(site, tmp_path / "no_sklearn.py", script, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "refused:" in run.stdout and "pip install scikit-learn" in run.stdout
+
+
+def test_every_package_of_the_source_is_in_the_wheel() -> None:
+    """pyproject lists packages by hand (two come from other folders): none may be forgotten."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "workbench").rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

@@ -19,17 +19,10 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "workbench"
 
 # (file, imported module) -> why it is still imported inside a function. Only shrink this list.
-DATA_INTERNALS = "training reaches into data's internals; goes with the Dataset API (issue 13)"
 ALLOWED: dict[tuple[str, str], str] = {
     ("data/catalog.py", "workbench.data.generators"): "circle catalog -> generators; data room",
     ("data/catalog.py", "workbench.display"): "HTML repr; can move to the top (data room)",
     ("data/sources.py", "workbench.data.parquet"): "circle sources <-> parquet; data room",
-    ("training/api.py", "workbench.data.dataset"): DATA_INTERNALS,
-    ("training/api.py", "workbench.data.placement"): DATA_INTERNALS,
-    ("training/model.py", "workbench.data.dataset"): DATA_INTERNALS,
-    ("training/model.py", "workbench.data.placement"): DATA_INTERNALS,
-    ("training/model.py", "workbench"): "`from workbench import metrics` on use; training room",
-    ("training/model.py", "workbench.display"): "HTML repr; can move to the top (training room)",
     ("training/model.py", "workbench.display.plots"): "display.plots imports matplotlib (heavy)",
 }
 

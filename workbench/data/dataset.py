@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dask.dataframe as dd
 from dask.utils import format_bytes
@@ -12,11 +12,44 @@ from workbench._redact import redact
 from workbench.checks import split_fractions, whole_number
 from workbench.data.columns import numeric_kind
 from workbench.data.parquet import ReadPlan
-from workbench.data.placement import Placement, persist_partitions, table_arrays
+from workbench.data.placement import (
+    Placement,
+    arrays_and_levels,
+    check_device,
+    check_dtype,
+    persist_partitions,
+    resolve_device,
+    table_arrays,
+)
 from workbench.data.split import split_frame, stratify_column
 from workbench.display import render
 
-__all__ = ["Dataset", "Placement", "numeric_kind"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from workbench._client import ClusterSnapshot
+
+__all__ = ["Arrays", "Dataset", "Placement", "check_device", "numeric_kind"]
+
+
+class Arrays(NamedTuple):
+    """What :meth:`Dataset.encoded` gives: the arrays, their levels and the device chosen.
+
+    Attributes
+    ----------
+    X, y
+        As :meth:`Dataset.to_arrays` returns them (``y`` is ``None`` without a target).
+    levels
+        The levels each categorical column of ``X`` is encoded with: the dataset's
+        ``categories``, and for columns without known levels, those found while encoding.
+    device
+        ``cpu`` or ``gpu``: where the chunks are.
+    """
+
+    X: Any
+    y: Any
+    levels: dict[str, list[Any]]
+    device: str
 
 
 @dataclass(frozen=True)
@@ -162,6 +195,34 @@ class Dataset:
         See :func:`workbench.data.placement.to_arrays`.
         """
         return table_arrays(self, device=device, dtype=dtype, client=client)
+
+    def encoded(
+        self,
+        client: Client,
+        *,
+        device: str = "auto",
+        dtype: Any = "float32",
+        cluster: ClusterSnapshot | None = None,
+    ) -> Arrays:
+        """:meth:`to_arrays` with the categorical levels ``X`` is encoded with and the device.
+
+        Parameters
+        ----------
+        client
+            The Dask client.
+        device, dtype
+            As for :meth:`to_arrays`.
+        cluster
+            The operation's :func:`~workbench._client.snapshot` of the cluster (workers, their
+            memory and GPUs), so that the scheduler is not asked again; asked if ``None``.
+        """
+        check_device(device)
+        np_dtype = check_dtype(dtype)
+        where = resolve_device(client, device, cluster)
+        X, y, levels = arrays_and_levels(
+            self, device=where, dtype=np_dtype, client=client, cluster=cluster
+        )
+        return Arrays(X, y, levels, where)
 
     # --- reprs -------------------------------------------------------------------------
     def _column_rows(self) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from distributed import span
 
 from workbench import config, metrics
 from workbench._client import ClusterSnapshot, ensure_client, snapshot
+from workbench.data.dataset import Dataset, check_device
 from workbench.errors import TrainingError
 from workbench.training import backends, labels, store
 from workbench.training.backends import Backend, FitRequest, FitResult
@@ -25,8 +26,6 @@ from workbench.training.progress import Progress, forget, live_history, request_
 
 if TYPE_CHECKING:
     from distributed import Client
-
-    from workbench.data.dataset import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +47,6 @@ def check_args(
     device: Any,
 ) -> None:
     """Refuse bad arguments before anything runs on the cluster."""
-    from workbench.data.dataset import Dataset
-    from workbench.data.placement import check_device
-
     for name, ds in (("train", train), ("valid", valid)):
         if not isinstance(ds, Dataset) and not (name == "valid" and ds is None):
             raise TypeError(
@@ -272,8 +268,6 @@ def _history_dict(history: Any) -> dict[str, dict[str, list[float]]]:
 
 
 def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client) -> Model:
-    from workbench.data.placement import arrays_and_levels, resolve_device
-
     start = time.perf_counter()
     backend = opts.backend
     caps = backend.capabilities
@@ -281,9 +275,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     task = str(train.task)
     target = str(train.target)
     cluster = snapshot(client)  # the one question to the scheduler: passed down from here
-    dev = resolve_device(client, opts.device, cluster) if caps.gpu else "cpu"
     backend.prepare(client)
-    dtype = np.dtype(caps.dtype)
     if opts.resume is not None:  # encode as the checkpoint was trained: its order and levels
         _check_resume(opts.resume, train, None)
         train = replace(
@@ -291,9 +283,10 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             features=dict(opts.resume.features),
             categories={**train.categories, **opts.resume.categories},
         )
-    X, y, levels = arrays_and_levels(
-        train, device=dev, dtype=dtype, client=client, cluster=cluster
+    arrays = train.encoded(
+        client, device=opts.device if caps.gpu else "cpu", dtype=caps.dtype, cluster=cluster
     )
+    X, y, levels, dev = arrays
     classes = labels.find_classes(y, target, task)
     if opts.resume is not None:
         _check_resume(opts.resume, train, classes)
@@ -305,9 +298,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     valid_xy = None
     if valid is not None:
         view = replace(valid, features=features, categories=categories)  # train's column order
-        Xv, yv, _ = arrays_and_levels(
-            view, device=dev, dtype=dtype, client=client, cluster=cluster
-        )
+        Xv, yv, _, _ = view.encoded(client, device=dev, dtype=caps.dtype, cluster=cluster)
         yv = labels.encode(yv, classes, target, "the validation set")
         valid_xy = (Xv, yv)
     n_classes = len(classes) if classes is not None else None

@@ -15,15 +15,16 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
+from workbench import metrics as _metrics  # "metrics" is evaluate's argument
 from workbench._client import ensure_client
+from workbench.data.dataset import Dataset, numeric_kind
+from workbench.display import render
 from workbench.errors import ModelFileError
 from workbench.training import archive, backends, labels, store
 from workbench.training.manifest import HISTORY_KEYS, check_estimator, check_manifest
 
 if TYPE_CHECKING:
     from distributed import Client
-
-    from workbench.data.dataset import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +102,6 @@ class Model:
 
     def _arrays(self, ds: Dataset, client: Client, with_target: bool) -> tuple[Any, Any]:
         """``(X, y)`` of ``ds`` encoded as in training (the model's feature order and levels)."""
-        from workbench.data.dataset import Dataset, numeric_kind
-        from workbench.data.placement import arrays_and_levels, resolve_device
-
         if not isinstance(ds, Dataset):
             raise TypeError(f"expected a workbench Dataset (wb.load(...)), not {type(ds).__name__}")
         columns = set(ds.frame.columns)
@@ -136,8 +134,7 @@ class Model:
             target=self.target if with_target else None,
         )
         gpu = backends.get(self.kind).capabilities.gpu
-        device = resolve_device(client, "auto") if gpu else "cpu"
-        X, y, _ = arrays_and_levels(view, device=device, dtype=np.dtype("float32"), client=client)
+        X, y, _, _ = view.encoded(client, device="auto" if gpu else "cpu", dtype="float32")
         if with_target:
             classes = np.asarray(self.classes) if self.classes is not None else None
             y = labels.encode(y, classes, self.target, f"dataset {ds.source!r}")
@@ -195,13 +192,11 @@ class Model:
         client
             The Dask client; the current one by default.
         """
-        from workbench import metrics as m
-
-        names = m.check_metrics(metrics, self.task)
+        names = _metrics.check_metrics(metrics, self.task)
         client = ensure_client(client)
         with client.as_current():
             X, y = self._arrays(ds, client, with_target=True)
-            return m.evaluate(y, self._scores(X, client), self.task, names, client=client)
+            return _metrics.evaluate(y, self._scores(X, client), self.task, names, client=client)
 
     def feature_importance(self) -> pd.Series:
         """Importance of each feature (total gain for trees, |coefficients| for linear), sorted."""
@@ -354,8 +349,6 @@ class Model:
         )
 
     def _repr_html_(self) -> str:
-        from workbench.display import render
-
         return render("model.html.j2", model=self, importance=self.feature_importance().head(10))
 
 

@@ -70,3 +70,8 @@ def test_train_asks_the_scheduler_for_its_workers_once(
     assert model.info["workers"] == 2
     assert model.info["train_rows"] == X.shape[0]
     assert set(model.info["placement"]) == set(client.scheduler_info(n_workers=-1)["workers"])
+
+    del identity_calls[:]  # predicting asks once too: the device and the arrays share a snapshot
+    scores = client.compute(model.predict_proba(valid, client=client)).result()
+    assert _asking_for_workers(identity_calls) == 1, identity_calls
+    assert len(scores) == valid.count_rows()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import metrics as _metrics  # "metrics" is evaluate's argument
-from workbench._client import ensure_client
+from workbench._client import ensure_client, snapshot
 from workbench.data.dataset import Dataset, numeric_kind
 from workbench.display import render
 from workbench.errors import ModelFileError
@@ -134,7 +134,8 @@ class Model:
             target=self.target if with_target else None,
         )
         gpu = backends.get(self.kind).capabilities.gpu
-        X, y, _, _ = view.encoded(client, device="auto" if gpu else "cpu", dtype="float32")
+        device = "auto" if gpu else "cpu"
+        X, y, _, _ = view.encoded(client, device=device, dtype="float32", cluster=snapshot(client))
         if with_target:
             classes = np.asarray(self.classes) if self.classes is not None else None
             y = labels.encode(y, classes, self.target, f"dataset {ds.source!r}")

@@ -9,7 +9,7 @@ import pytest
 from distributed import Client
 
 import workbench as wb
-from workbench.checks import fraction, split_fractions, whole_number
+from workbench.checks import ArgumentTypeError, fraction, split_fractions, whole_number
 
 
 def test_whole_number_accepts_numpy_integers_and_refuses_bool_and_floats() -> None:
@@ -44,3 +44,22 @@ def test_generate_and_split_agree_on_numpy_integers(client: Client, tmp_path: Pa
         wb.generate("fraud", 2.5, tmp_path / "g", client=client)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="seed=-1"):
         ds.split((0.5, 0.5), seed=-1)
+
+
+def test_a_wrong_type_is_both_a_type_error_and_a_value_error(tmp_path: Path) -> None:
+    """One rule everywhere; callers that caught either exception still catch it."""
+    for call in (
+        lambda: whole_number("10", "rounds", 1, hint="e.g. rounds=100"),
+        lambda: wb.make_certificates(tmp_path / "c", days=1.5),
+    ):
+        with pytest.raises(ArgumentTypeError) as info:
+            call()
+        assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+    with pytest.raises(
+        ArgumentTypeError,
+        match=r"rounds='10' must be a whole number >= 1, not str: e\.g\. rounds=100",
+    ):
+        whole_number("10", "rounds", 1, hint="e.g. rounds=100")
+    with pytest.raises(ValueError, match=r"days=0 must be a whole number >= 1"):
+        wb.make_certificates(tmp_path / "d", days=0)
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

@@ -13,10 +13,18 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["fraction", "split_fractions", "whole_number"]
+__all__ = ["ArgumentTypeError", "fraction", "split_fractions", "whole_number"]
 
 
-def whole_number(value: Any, name: str, minimum: int = 0) -> int:
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a ``TypeError``, and a ``ValueError`` too.
+
+    Both, because callers have long caught one or the other for a bad value (``rounds="10"``
+    was a ``ValueError`` in ``wb.train``, ``rows=2.5`` a ``TypeError`` in ``wb.generate``).
+    """
+
+
+def whole_number(value: Any, name: str, minimum: int = 0, *, hint: str = "") -> int:
     """Return ``value`` as an ``int`` when it is a whole number ``>= minimum``.
 
     Parameters
@@ -27,6 +35,8 @@ def whole_number(value: Any, name: str, minimum: int = 0) -> int:
         Its name, for the message (``rows``, ``seed``...).
     minimum
         The smallest value allowed.
+    hint
+        Appended to the message, e.g. ``"e.g. rounds=100"``.
 
     Returns
     -------
@@ -35,17 +45,20 @@ def whole_number(value: Any, name: str, minimum: int = 0) -> int:
 
     Raises
     ------
-    TypeError
-        ``value`` is a bool, a float or anything but an integer.
+    ArgumentTypeError
+        ``value`` is a bool, a float or anything but an integer (a ``TypeError`` and a
+        ``ValueError``).
     ValueError
         ``value`` is below ``minimum``.
     """
+    tail = f": {hint}" if hint else ""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name}={value!r} must be a whole number >= {minimum}, not {type(value).__name__}"
+        raise ArgumentTypeError(
+            f"{name}={value!r} must be a whole number >= {minimum}, "
+            f"not {type(value).__name__}{tail}"
         )
     if value < minimum:
-        raise ValueError(f"{name}={value!r} must be a whole number >= {minimum}")
+        raise ValueError(f"{name}={value!r} must be a whole number >= {minimum}{tail}")
     return int(value)
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from distributed import Security
 
+from workbench.checks import whole_number
+
 
 def _check_hosts(hosts: Iterable[str]) -> list[str]:
     if isinstance(hosts, str):
@@ -89,8 +91,7 @@ def issue_certificates(
             names.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
             names.append(x509.DNSName(h))
-    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise ValueError(f"days={days!r} must be a whole number of days, 1 or more")
+    days = whole_number(days, "days", 1, hint="the certificates' validity in days")
     now = datetime.datetime.now(datetime.UTC)
     until = now + datetime.timedelta(days=days)
 

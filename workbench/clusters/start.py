@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from workbench import config
+from workbench.checks import whole_number
 from workbench.clusters import remote
 from workbench.clusters.cluster import Cluster
 from workbench.clusters.local import bind_host, gpu_readiness, start_local, start_local_cuda
@@ -152,10 +153,8 @@ def start_cluster(
     adapt = dict(chosen.adapt)
     lo, hi = adapt.get("minimum"), adapt.get("maximum")
     for key, value in (("minimum", lo), ("maximum", hi)):
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 0
-        ):
-            raise ValueError(f"{key}={value!r} must be a whole number of workers, 0 or more")
+        if value is not None:
+            whole_number(value, key, 0, hint="the number of workers")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"minimum={lo} is larger than maximum={hi}; swap them")
 

@@ -15,6 +15,7 @@ from distributed import span
 
 from workbench import config, metrics
 from workbench._client import ClusterSnapshot, ensure_client, snapshot
+from workbench.checks import whole_number
 from workbench.data.dataset import Dataset, check_device
 from workbench.errors import TrainingError
 from workbench.training import backends, labels, store
@@ -31,9 +32,7 @@ logger = logging.getLogger(__name__)
 
 
 def _positive_int(value: Any, name: str, example: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive whole number, e.g. {name}={example}")
-    return int(value)
+    return whole_number(value, name, 1, hint=f"e.g. {name}={example}")
 
 
 def check_args(

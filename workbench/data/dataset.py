@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dask.dataframe as dd
+import numpy as np
 from dask.utils import format_bytes
 
 from workbench._redact import redact
@@ -14,9 +15,9 @@ from workbench.data.columns import numeric_kind
 from workbench.data.parquet import ReadPlan
 from workbench.data.placement import (
     Placement,
-    arrays_and_levels,
     check_device,
     check_dtype,
+    encoded_arrays,
     persist_partitions,
     resolve_device,
     table_arrays,
@@ -33,7 +34,7 @@ __all__ = ["Arrays", "Dataset", "Placement", "check_device", "numeric_kind"]
 
 
 class Arrays(NamedTuple):
-    """What :meth:`Dataset.encoded` gives: the arrays, their levels and the device chosen.
+    """What :meth:`Dataset.encoded` gives: the arrays, their levels, the device, the classes.
 
     Attributes
     ----------
@@ -44,12 +45,16 @@ class Arrays(NamedTuple):
         ``categories``, and for columns without known levels, those found while encoding.
     device
         ``cpu`` or ``gpu``: where the chunks are.
+    classes
+        The sorted distinct values of ``y`` (the classes of exactly these rows), found by the
+        tasks that encode the blocks; ``None`` for regression or without a target.
     """
 
     X: Any
     y: Any
     levels: dict[str, list[Any]]
     device: str
+    classes: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ class Dataset:
     plan
         How the rows come from Parquet files, while the frame is as ``load`` made it (maybe
         split); ``to_arrays`` then reads Arrow straight into ``X``. ``None`` otherwise.
+    classes
+        The sorted classes of a classification target in these rows, as ``load``'s checks
+        found them; ``None`` when unknown (``check=False``, or after a split, whose parts may
+        lack a class) or for regression. Training takes the classes of the rows it trains on
+        from :meth:`encoded`.
     """
 
     frame: dd.DataFrame
@@ -97,6 +107,7 @@ class Dataset:
     report: dict[str, list[str]] = field(default_factory=dict)
     placement: Placement | None = None
     plan: ReadPlan | None = field(default=None, repr=False, compare=False)
+    classes: list[Any] | None = None
 
     # --- shape -------------------------------------------------------------------------
     @property
@@ -122,8 +133,8 @@ class Dataset:
         return int(self.rows)  # type: ignore[arg-type]
 
     def with_frame(self, frame: dd.DataFrame, **changes: Any) -> Dataset:
-        """A copy with another frame (rows, bytes, placement and plan forgotten unless given)."""
-        for key in ("rows", "nbytes", "placement", "plan"):
+        """A copy with another frame; rows, bytes, placement, plan, classes reset unless given."""
+        for key in ("rows", "nbytes", "placement", "plan", "classes"):
             changes.setdefault(key, None)
         return replace(self, frame=frame, **changes)
 
@@ -184,7 +195,11 @@ class Dataset:
         if done is None:
             return self
         return self.with_frame(
-            done.frame, rows=done.rows, nbytes=done.nbytes, placement=done.placement
+            done.frame,
+            rows=done.rows,
+            nbytes=done.nbytes,
+            placement=done.placement,
+            classes=self.classes,  # the same rows
         )
 
     def to_arrays(
@@ -204,7 +219,10 @@ class Dataset:
         dtype: Any = "float32",
         cluster: ClusterSnapshot | None = None,
     ) -> Arrays:
-        """:meth:`to_arrays` with the categorical levels ``X`` is encoded with and the device.
+        """:meth:`to_arrays` with the levels ``X`` is encoded with, the device and the classes.
+
+        The classes of ``y``'s rows are found by the tasks that encode each block, so
+        training needs no pass over ``y`` of its own to find them.
 
         Parameters
         ----------
@@ -219,10 +237,10 @@ class Dataset:
         check_device(device)
         np_dtype = check_dtype(dtype)
         where = resolve_device(client, device, cluster)
-        X, y, levels = arrays_and_levels(
+        X, y, levels, classes = encoded_arrays(
             self, device=where, dtype=np_dtype, client=client, cluster=cluster
         )
-        return Arrays(X, y, levels, where)
+        return Arrays(X, y, levels, where, classes)
 
     # --- reprs -------------------------------------------------------------------------
     def _column_rows(self) -> list[dict[str, Any]]:

@@ -19,6 +19,9 @@ from workbench.data.parquet import ParquetReader, Piece, SplitStep, piece_error
 from workbench.data.split import part_of_rows
 from workbench.data.summary import levels
 
+#: What an encoder gives for one partition: ``(X, y, rows, found, codes, classes)``.
+Block = tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any], np.ndarray | None]
+
 # Rows written at a time: a block of the matrix stays in cache while every column is written
 # into it, where whole columns would stride through the whole matrix once each.
 BLOCK_ROWS = 1 << 14
@@ -58,13 +61,17 @@ def encode_frame(
     target: str | None,
     dtype: Any,
     gpu: bool,
-) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
-    """One partition as ``(X, y, rows, found, codes)``, on the GPU when asked.
+    distinct: bool = False,
+) -> Block:
+    """One partition as ``(X, y, rows, found, codes, classes)``, on the GPU when asked.
 
     Categorical features get codes into their levels in ``categories``. Those in ``pending``
     have no levels yet: they get codes into the values that occur here, sorted as levels are
     (``found``), and ``codes`` keeps what :func:`fill_pending` needs to recode them where the
-    levels common to all partitions differ (it moves ``X`` to the GPU then).
+    levels common to all partitions differ (it moves ``X`` to the GPU then). With
+    ``distinct``, ``classes`` holds the sorted distinct values of ``y`` in this partition
+    (found here, where the block is in memory, so that training needs no pass of its own);
+    ``None`` otherwise.
     """
     columns: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     found: dict[str, list[Any]] = {}
@@ -87,20 +94,29 @@ def encode_frame(
             columns[j] = (s.to_numpy(dtype=dtype, na_value=np.nan), None)
     X = fill(np.empty((len(df), len(features)), dtype=dtype), columns)
     y = df[target].to_numpy() if target is not None else None
-    return _block(X, y, found, codes, gpu)
+    return _block(X, y, found, codes, gpu, distinct)
 
 
 def _block(
-    X: np.ndarray, y: np.ndarray | None, found: dict[str, Any], codes: dict[str, Any], gpu: bool
-) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
-    """An encoder's result; on the GPU when asked (``X`` later, if it still needs recoding)."""
+    X: np.ndarray,
+    y: np.ndarray | None,
+    found: dict[str, Any],
+    codes: dict[str, Any],
+    gpu: bool,
+    distinct: bool,
+) -> Block:
+    """An encoder's result; on the GPU when asked (``X`` later, if it still needs recoding).
+
+    With ``distinct``, the sorted distinct values of ``y`` are found before ``y`` moves.
+    """
     rows = len(X)
+    classes = np.unique(y) if distinct and y is not None else None
     if gpu:
         import cupy
 
         X = X if codes else cupy.asarray(X)
         y = cupy.asarray(y) if y is not None else None
-    return X, y, rows, found, codes
+    return X, y, rows, found, codes, classes
 
 
 def fill_pending(
@@ -143,8 +159,9 @@ def encode_table(
     target: str | None,
     dtype: Any,
     gpu: bool,
-) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
-    """:func:`encode_frame` of an Arrow table: the same ``(X, y, rows, found, codes)``.
+    distinct: bool = False,
+) -> Block:
+    """:func:`encode_frame` of an Arrow table: the same ``(X, y, rows, found, codes, classes)``.
 
     Categorical columns are Arrow dictionaries (or are made so); after
     :meth:`pyarrow.Table.unify_dictionaries` every batch of a column shares one dictionary,
@@ -192,7 +209,7 @@ def encode_table(
         fill(X[start:stop], columns)
         start = stop
     y = table.column(target).to_numpy() if target is not None else None
-    return _block(X, y, found, codes, gpu)
+    return _block(X, y, found, codes, gpu, distinct)
 
 
 def encode_piece(
@@ -207,8 +224,12 @@ def encode_piece(
     target: str | None,
     dtype: Any,
     gpu: bool,
-) -> tuple[Any, Any, int, dict[str, list[Any]], dict[str, Any]]:
-    """Read partition number ``index``, keep its rows of the ``splits``, encode it."""
+    distinct: bool = False,
+) -> Block:
+    """Read partition number ``index``, keep its rows of the ``splits``, encode it.
+
+    ``distinct``: also find the partition's distinct target values (see :func:`encode_frame`).
+    """
     names = list(dict.fromkeys([*features, *([target] if target else [])]))
     strata = {s.stratify_by for s in splits if s.stratify_by is not None}
     table = reader.table(piece, list(dict.fromkeys([*names, *strata])))
@@ -217,6 +238,8 @@ def encode_piece(
             by = table.column(step.stratify_by).to_pandas() if step.stratify_by else None
             part = part_of_rows(table.num_rows, by, step.fractions, step.seed, index)
             table = table.filter(pa.array(part == step.part))
-        return encode_table(table.select(names), features, categories, pending, target, dtype, gpu)
+        return encode_table(
+            table.select(names), features, categories, pending, target, dtype, gpu, distinct
+        )
     except pa.ArrowException as err:
         raise piece_error(piece, err, "encoding X") from None

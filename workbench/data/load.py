@@ -443,10 +443,13 @@ def load(
     rows = int(checks["rows"])
     if rows == 0:
         raise DataError(f"{shown(source)!r} has zero rows after the filters {filters!r}")
+    classes = None  # the target's classes, kept so that nothing needs to find them again
     if target is not None:
         values = checks.get("target_values")
         task = task or _infer_task(values, shape.dtypes[target])
         _check_target(target, task, shape.dtypes[target], checks, rows)
+        if task != "regression":
+            classes = sorted(values.tolist())
     categories = {
         col: sorted(checks[f"levels:{col}"], key=str)
         for col, kind in kinds.items()
@@ -488,4 +491,5 @@ def load(
         nbytes,
         {"all_null": all_null, "constant": constant},
         plan=plan,
+        classes=classes,
     )

@@ -43,6 +43,8 @@ class Table(Protocol):
     @property
     def target(self) -> str | None: ...  # noqa: D102
     @property
+    def task(self) -> str | None: ...  # noqa: D102
+    @property
     def categories(self) -> dict[str, list[Any]]: ...  # noqa: D102
     @property
     def source(self) -> str: ...  # noqa: D102
@@ -246,9 +248,11 @@ def persist_partitions(ds: Table, client: Any = None, *, device: str = "cpu") ->
     return Persisted(frame, placement, rows, nbytes)
 
 
-def _size_and_levels(block: tuple[Any, ...]) -> tuple[int, dict[str, list[Any]]]:
-    """The rows and the levels found of an :func:`encode_frame` result."""
-    return block[2], block[3]
+def _size_and_levels(
+    block: tuple[Any, ...],
+) -> tuple[int, dict[str, list[Any]], np.ndarray | None]:
+    """The rows, the levels found and the target's classes of an :func:`encode_frame` result."""
+    return block[2], block[3], block[5]
 
 
 def _fill_pending_of(block: tuple[Any, ...], levels: dict[str, list[Any]], gpu: bool) -> Any:
@@ -347,6 +351,24 @@ def arrays_and_levels(
     ``cluster`` is the operation's :func:`~workbench._client.snapshot` (its workers and their
     memory); without it the scheduler is asked.
     """
+    X, y, levels, _ = encoded_arrays(ds, device=device, dtype=dtype, client=client, cluster=cluster)
+    return X, y, levels
+
+
+def encoded_arrays(
+    ds: Table,
+    *,
+    device: str,
+    dtype: np.dtype[Any],
+    client: Client,
+    cluster: ClusterSnapshot | None = None,
+) -> tuple[Any, Any, dict[str, list[Any]], np.ndarray | None]:
+    """:func:`arrays_and_levels` with the classes of the target in the rows of ``y``.
+
+    The classes (sorted distinct values of ``y``) are found by the tasks that encode the
+    blocks, while each block is in memory: no pass over ``y`` of their own. They are found for
+    a target of a classification task (any task but ``regression``), else they are ``None``.
+    """
     with client.as_current():
         return _to_arrays(ds, client, device, dtype, cluster)
 
@@ -357,7 +379,7 @@ def _to_arrays(
     device: str,
     np_dtype: np.dtype[Any],
     cluster: ClusterSnapshot | None = None,
-) -> tuple[Any, Any, dict[str, list[Any]]]:
+) -> tuple[Any, Any, dict[str, list[Any]], np.ndarray | None]:
     """Read, encode and keep each partition in one task, spread over the workers.
 
     One pass: the frame is not persisted first (that would hold the data twice), each task
@@ -365,7 +387,8 @@ def _to_arrays(
     Categorical features without common levels (loaded with check=False) get them from the
     values the tasks found; a second task recodes them in the partitions that lack some of
     them. Without that, each partition would encode its own set of values: the same value
-    could get different codes in different files, a silent wrong answer.
+    could get different codes in different files, a silent wrong answer. For a classification
+    target the tasks also find their blocks' distinct values of ``y``: the classes.
     """
     features = list(ds.features)
     pending = [c for c, k in ds.features.items() if k == "categorical" and c not in ds.categories]
@@ -380,6 +403,7 @@ def _to_arrays(
         _check_free(need, ds.source, client, device, known)
         workers = list(known.addresses)
     gpu = device == "gpu"
+    distinct = ds.target is not None and ds.task != "regression"
     plan = ds.plan
     blocks: list[Any]
     if plan is not None and plan.describes(ds.frame) and not ds.persisted:
@@ -400,6 +424,7 @@ def _to_arrays(
                 target=ds.target,
                 dtype=np_dtype,
                 gpu=gpu,
+                distinct=distinct,
                 workers=where,
                 allow_other_workers=True,
                 pure=False,
@@ -414,7 +439,8 @@ def _to_arrays(
             ds.target,
             np_dtype,
             gpu,
-            meta=("encoded", object),  # each partition is a tuple (X, y, rows, found, codes)
+            distinct,
+            meta=("encoded", object),  # a tuple (X, y, rows, found, codes, classes) each
             enforce_metadata=False,
             align_dataframes=False,
         )
@@ -430,7 +456,8 @@ def _to_arrays(
     x_parts = client.map(operator.getitem, blocks, [0] * len(blocks), pure=False)
     y_parts = client.map(operator.getitem, blocks, [1] * len(blocks), pure=False)
     sizes = client.gather(client.map(_size_and_levels, blocks, pure=False))
-    lengths, found = zip(*sizes, strict=True)
+    lengths, found, distinct_y = zip(*sizes, strict=True)
+    classes = np.unique(np.concatenate(distinct_y)) if distinct else None
     levels: dict[str, list[Any]] = {}
     if pending:
         levels = {
@@ -469,7 +496,7 @@ def _to_arrays(
             ],
             axis=0,
         )
-    return X, y, {**ds.categories, **levels}
+    return X, y, {**ds.categories, **levels}, classes
 
 
 def _has_cupy() -> bool:

@@ -285,8 +285,8 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     arrays = train.encoded(
         client, device=opts.device if caps.gpu else "cpu", dtype=caps.dtype, cluster=cluster
     )
-    X, y, levels, dev = arrays
-    classes = labels.find_classes(y, target, task)
+    X, y, levels, dev, found = arrays  # the classes of these rows, found while encoding
+    classes = labels.check_classes(found, target, task)
     if opts.resume is not None:
         _check_resume(opts.resume, train, classes)
         classes = np.asarray(opts.resume.classes) if opts.resume.classes is not None else None
@@ -297,7 +297,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     valid_xy = None
     if valid is not None:
         view = replace(valid, features=features, categories=categories)  # train's column order
-        Xv, yv, _, _ = view.encoded(client, device=dev, dtype=caps.dtype, cluster=cluster)
+        Xv, yv, *_ = view.encoded(client, device=dev, dtype=caps.dtype, cluster=cluster)
         yv = labels.encode(yv, classes, target, "the validation set")
         valid_xy = (Xv, yv)
     n_classes = len(classes) if classes is not None else None

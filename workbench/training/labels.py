@@ -1,4 +1,4 @@
-"""Class labels: found in the training target, encoded as indices 0..K-1 on the workers."""
+"""Class labels: checked from the training target's classes, encoded as indices 0..K-1."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ def _to_numpy(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
-def find_classes(y: da.Array, target: str, task: str) -> np.ndarray | None:
-    """The sorted classes of ``y`` for a classification task (``None`` for regression).
+def check_classes(found: Any, target: str, task: str) -> np.ndarray | None:
+    """The sorted classes of the training rows for a classification task (``None`` for regression).
+
+    Parameters
+    ----------
+    found
+        The distinct values of the training target, as the tasks that encoded its blocks found
+        them (:attr:`workbench.data.dataset.Arrays.classes`): no pass over ``y`` here.
+    target, task
+        The target column and the task, named in the messages.
 
     Raises
     ------
@@ -22,7 +30,7 @@ def find_classes(y: da.Array, target: str, task: str) -> np.ndarray | None:
     """
     if task == "regression":
         return None
-    classes = np.unique(_to_numpy(da.unique(y).compute()))
+    classes = np.unique(_to_numpy(found))
     if len(classes) < 2:
         raise ValueError(
             f"target {target!r} has one class only ({classes.tolist()}) in the training rows: "

@@ -135,7 +135,7 @@ class Model:
         )
         gpu = backends.get(self.kind).capabilities.gpu
         device = "auto" if gpu else "cpu"
-        X, y, _, _ = view.encoded(client, device=device, dtype="float32", cluster=snapshot(client))
+        X, y, *_ = view.encoded(client, device=device, dtype="float32", cluster=snapshot(client))
         if with_target:
             classes = np.asarray(self.classes) if self.classes is not None else None
             y = labels.encode(y, classes, self.target, f"dataset {ds.source!r}")

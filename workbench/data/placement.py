@@ -248,9 +248,7 @@ def persist_partitions(ds: Table, client: Any = None, *, device: str = "cpu") ->
     return Persisted(frame, placement, rows, nbytes)
 
 
-def _size_and_levels(
-    block: tuple[Any, ...],
-) -> tuple[int, dict[str, list[Any]], np.ndarray | None]:
+def _size_and_levels(block: tuple[Any, ...]) -> tuple[int, dict[str, list[Any]], Any]:
     """The rows, the levels found and the target's classes of an :func:`encode_frame` result."""
     return block[2], block[3], block[5]
 
@@ -363,11 +361,9 @@ def encoded_arrays(
     client: Client,
     cluster: ClusterSnapshot | None = None,
 ) -> tuple[Any, Any, dict[str, list[Any]], np.ndarray | None]:
-    """:func:`arrays_and_levels` with the classes of the target in the rows of ``y``.
+    """:func:`arrays_and_levels` with the classes (sorted distinct values) of ``y``'s rows.
 
-    The classes (sorted distinct values of ``y``) are found by the tasks that encode the
-    blocks, while each block is in memory: no pass over ``y`` of their own. They are found for
-    a target of a classification task (any task but ``regression``), else they are ``None``.
+    Found by the tasks that encode the blocks (no pass of its own); ``None`` for regression.
     """
     with client.as_current():
         return _to_arrays(ds, client, device, dtype, cluster)
@@ -387,8 +383,7 @@ def _to_arrays(
     Categorical features without common levels (loaded with check=False) get them from the
     values the tasks found; a second task recodes them in the partitions that lack some of
     them. Without that, each partition would encode its own set of values: the same value
-    could get different codes in different files, a silent wrong answer. For a classification
-    target the tasks also find their blocks' distinct values of ``y``: the classes.
+    could get different codes in different files, a silent wrong answer.
     """
     features = list(ds.features)
     pending = [c for c, k in ds.features.items() if k == "categorical" and c not in ds.categories]

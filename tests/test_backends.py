@@ -19,8 +19,10 @@ from distributed import Client
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 import workbench as wb
+from workbench import api
 from workbench.training import backends
 from workbench.training.backends import Capabilities, FitRequest, FitResult, Layout
+from workbench.training.backends.xgboost import XGBoost
 
 
 def _fit_hgb(X: np.ndarray, y: np.ndarray, task: str, params: dict[str, Any]) -> Any:
@@ -134,3 +136,43 @@ def test_register_refuses_what_is_not_a_backend() -> None:
         backends.register(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no backend 'nothing' was registered"):
         backends.unregister("nothing")
+
+
+class _FileAppearsWhileTraining(XGBoost):
+    """XGBoost, but the user's file appears at ``out`` while it trains (a real race, made sure)."""
+
+    name = "xgboost-race"
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def fit(self, client: Client, request: FitRequest) -> FitResult:
+        self.out.write_text("the user's own notes, written while the model trained")
+        return super().fit(client, request)
+
+
+def test_a_file_that_appears_at_out_while_training_keeps_the_model_too(tmp_path: Path) -> None:
+    out = tmp_path / "m.wbm"
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=400)
+    pd.DataFrame({"a": a, "y": (a > 0).astype("int64")}).to_parquet(data / "p.parquet")
+    backends.register(_FileAppearsWhileTraining(out))
+    try:
+        with pytest.raises(FileExistsError, match=r"the model was saved to .*m\.[0-9-]+\.wbm"):
+            api.train_to_file(
+                str(data),
+                str(out),
+                target="y",
+                model="xgboost-race",
+                rounds=2,
+                profile="local-cpu",
+                progress=False,
+            )
+        assert out.read_text().startswith("the user's own notes")  # not replaced
+        (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith("m.") and p != out]
+        saved = wb.load_model(str(aside))  # the training is not lost
+        assert saved.kind == "xgboost-race" and len(saved.history) == 2
+    finally:
+        backends.unregister("xgboost-race")

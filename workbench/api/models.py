@@ -7,6 +7,7 @@ messages name the command line's options (``--out``, ``--valid``...), as its cal
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -136,8 +137,37 @@ def train_to_file(
             progress=progress,
             eval_train=True if eval_train or valid is None else None,
         )
-        path = trained.save(out, overwrite=overwrite)
+        path = _save_or_aside(trained, out, overwrite)
     return trained, path
+
+
+def _aside_name(out: str) -> str:
+    """``out`` with a time stamp before its extension: ``m.wbm`` -> ``m.20261130-224501.wbm``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    head, sep, last = out.rpartition("/")
+    stem, dot, ext = last.rpartition(".")
+    name = f"{stem}.{stamp}.{ext}" if dot and stem else f"{last}.{stamp}"
+    return f"{head}{sep}{name}"
+
+
+def _save_or_aside(trained: Model, out: str, overwrite: bool) -> str:
+    """Save to ``out``, or beside it under a new name if a file appeared there meanwhile.
+
+    A file that may not be replaced can appear at ``out`` while the model trains (``out`` was
+    checked before): the model is then saved under a time-stamped name, not lost.
+
+    Raises
+    ------
+    FileExistsError
+        After saving the model under the new name, which the message gives.
+    """
+    try:
+        return trained.save(out, overwrite=overwrite)
+    except FileExistsError as err:
+        aside = trained.save(_aside_name(out), overwrite=False)
+        raise FileExistsError(
+            f"{err}; it appeared while the model trained, so the model was saved to {aside} instead"
+        ) from None
 
 
 def predict_to_folder(

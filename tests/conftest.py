@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -246,3 +247,27 @@ def user_profiles(tmp_path: Path) -> Iterator[Path]:
 
 def has_binary(name: str) -> bool:
     return shutil.which(name) is not None
+
+
+@pytest.fixture()
+def identity_calls(client: Client) -> Iterator[list[dict[str, Any]]]:
+    """The ``identity`` requests the real in-process scheduler answers within the test.
+
+    The scheduler's own handler is wrapped (and restored after): it still answers; each call's
+    arguments are recorded. ``Client.scheduler_info`` and ``workbench._client.snapshot`` both
+    ask this handler.
+    """
+    scheduler = client.cluster.scheduler
+    original = scheduler.handlers["identity"]
+    calls: list[dict[str, Any]] = []
+
+    @functools.wraps(original)
+    def counting(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(**kwargs)
+
+    scheduler.handlers["identity"] = counting
+    try:
+        yield calls
+    finally:
+        scheduler.handlers["identity"] = original

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,30 +15,6 @@ from workbench._client import (
     set_default_client_factory,
     snapshot,
 )
-
-
-@pytest.fixture()
-def identity_calls(client: Client) -> Iterator[list[dict[str, Any]]]:
-    """The ``identity`` requests the real in-process scheduler answers within the test.
-
-    The scheduler's own handler is wrapped (and restored after): it still answers; each call's
-    arguments are recorded. ``Client.scheduler_info`` and :func:`scheduler_workers` both ask
-    this handler.
-    """
-    scheduler = client.cluster.scheduler
-    original = scheduler.handlers["identity"]
-    calls: list[dict[str, Any]] = []
-
-    @functools.wraps(original)
-    def counting(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return original(**kwargs)
-
-    scheduler.handlers["identity"] = counting
-    try:
-        yield calls
-    finally:
-        scheduler.handlers["identity"] = original
 
 
 def test_snapshot_asks_the_scheduler_once(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,29 +15,6 @@ from distributed import Client
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 import workbench as wb
-
-
-@pytest.fixture()
-def identity_calls(client: Client) -> Iterator[list[dict[str, Any]]]:
-    """The ``identity`` requests the real in-process scheduler answers within the test.
-
-    As in tests/test_client.py: the scheduler's own handler is wrapped (and restored after); it
-    still answers, and each call's arguments are recorded.
-    """
-    scheduler = client.cluster.scheduler
-    original = scheduler.handlers["identity"]
-    calls: list[dict[str, Any]] = []
-
-    @functools.wraps(original)
-    def counting(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return original(**kwargs)
-
-    scheduler.handlers["identity"] = counting
-    try:
-        yield calls
-    finally:
-        scheduler.handlers["identity"] = original
 
 
 def _asking_for_workers(calls: list[dict[str, Any]]) -> int:

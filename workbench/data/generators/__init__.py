@@ -1,21 +1,9 @@
 """Synthetic tabular data for four domains, made one partition at a time.
 
-Each domain is a :class:`Generator`: a function that makes ``n_rows`` rows from a NumPy random
-generator, plus what the rest of the workbench needs to know about the result (task, target,
-categorical columns). Everything here is plain NumPy and pandas; ``wb.generate`` maps
-:func:`make_partition` over the partitions with Dask. Each domain is a module of this package
-with a ``GENERATOR``; :data:`GENERATORS` is the registry, so a new domain is one module and one
-entry.
-
-Determinism: :func:`make_partition` seeds its random generator from ``(seed, index)`` only, so a
-partition (of given ``n_rows`` and ``first_row``) is the same whichever process, worker or
-machine makes it, and the whole data set is the same for a seed whatever the number of workers.
-Row-dependent columns (the ``*_id`` row identifiers, the store-item-day layout of ``demand``)
-come from ``first_row``, the partition's first global row. Rows are made in fixed-size chunks
-into preallocated columns, so memory stays near the frame's own size.
-
-Every categorical column has a fixed list of levels, so all partitions share one encoding. The
-target of a binary task is ``int8`` (0/1), of a regression ``float32``.
+Each domain is a module of this package with a ``GENERATOR`` (a
+:class:`~workbench.data.generators.base.Generator`); :data:`GENERATORS` is the registry, so a new
+domain is one module and one entry. How partitions are made, and why they are the same on any
+cluster, is said in :mod:`workbench.data.generators.base`.
 
 The domains:
 

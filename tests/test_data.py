@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from click.testing import CliRunner
 from distributed import Client, LocalCluster, get_task_stream
 
 import workbench as wb
+from workbench._client import snapshot
 from workbench.cli import main
+from workbench.data.placement import resolve_device
 from workbench.data.summary import combine, summarize
 
 
@@ -624,17 +627,88 @@ def test_to_arrays_known_chunks_dtype_and_devices(client2: Client, fraud: Path) 
         fraud, target="is_fraud", categorical=["merchant_category", "device"], client=client2
     )
     train, _ = ds.split((0.5, 0.5), seed=0)
+    # client2's two workers run in this process: one environment, so one CUDA_VISIBLE_DEVICES
+    # for both; they are never GPU workers, and "auto" is NumPy on any machine. On a machine
+    # with a GPU (NVML sees one from this process) they report it but have none of their own.
     X, y = train.to_arrays(device="auto", client=client2)
     assert X.dtype == np.float32 and not any(np.isnan(c) for c in X.chunks[0])
     assert X.shape[1] == len(ds.features) and X.shape[0] == y.shape[0]
+    assert isinstance(X._meta, np.ndarray)
     assert isinstance(client2.compute(X).result(), np.ndarray)
     assert set(np.unique(client2.compute(y).result())) == {0, 1}
-    with pytest.raises(wb.GPUUnavailableError, match="no worker reports a GPU"):
+    why = "of (their|its) own" if wb.hardware().gpus else "no worker reports a GPU"
+    with pytest.raises(wb.GPUUnavailableError, match=f"device='gpu' but .*{why}.*local-gpu"):
         train.to_arrays(device="gpu", client=client2)
     with pytest.raises(ValueError, match="device="):
         train.to_arrays(device="tpu", client=client2)
     with pytest.raises(ValueError, match="floating"):
         train.to_arrays(dtype="int32", client=client2)
+
+
+def _seeing_a_gpu(n_workers: int, **worker_kwargs: Any) -> LocalCluster:
+    """An in-process cluster whose workers report an 80 GiB GPU, as distributed reports one.
+
+    A worker process of its own (a Nanny's, dask-cuda's) on a machine with a GPU reports it
+    only through its system monitor's metrics, ``gpu-memory-total`` and ``gpu_memory_used``
+    (the ``gpu`` startup information is read before NVML starts there); these workers report
+    it through the same metrics, given with the worker's own ``metrics`` option.
+    """
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
+        metrics={
+            "gpu-memory-total": lambda worker: 80 * 2**30,
+            "gpu_memory_used": lambda worker: 2**20,
+        },
+        **worker_kwargs,
+    )
+
+
+def test_workers_that_see_a_gpu_are_gpu_workers_only_with_one_of_their_own() -> None:
+    # a plain LocalCluster on a GPU machine: every worker sees the GPU, none was given one
+    with _seeing_a_gpu(2) as cluster, Client(cluster, set_as_default=False) as client:
+        snap = snapshot(client)
+        assert snap.gpus == 2 and snap.all_gpu
+        assert {w.gpu_memory for w in snap.workers} == {80 * 2**30}
+        assert {w.gpu_memory_used for w in snap.workers} == {2**20}
+        assert resolve_device(client, "auto", snap) == "cpu"
+        with pytest.raises(wb.GPUUnavailableError, match=r"not given one of their own.*local-gpu"):
+            resolve_device(client, "gpu", snap)
+    # a GPU declared as a resource, but both workers on the same device (the first)
+    with (
+        _seeing_a_gpu(2, resources={"GPU": 1}) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        assert resolve_device(client, "auto") == "cpu"
+        with pytest.raises(wb.GPUUnavailableError, match=r"all use GPU 0.*device of its own"):
+            resolve_device(client, "gpu")
+    # one worker with a declared GPU: a GPU worker where CuPy is installed
+    with (
+        _seeing_a_gpu(1, resources={"GPU": 1}) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        if importlib.util.find_spec("cupy") is not None:  # pragma: no cover - GPU machines
+            assert resolve_device(client, "auto") == "gpu"
+        else:
+            assert resolve_device(client, "auto") == "cpu"
+            with pytest.raises(wb.GPUUnavailableError, match="CuPy is not installed on worker"):
+                resolve_device(client, "gpu")
+
+
+def test_persist_checks_the_device(client2: Client, fraud: Path) -> None:
+    ds = wb.load(fraud, target="is_fraud", client=client2)
+    with pytest.raises(ValueError, match=r"device='tpu': use 'auto', 'cpu' or 'gpu'"):
+        ds.persist(client=client2, device="tpu")
+    # client2's in-process workers are never GPU workers (see above): refused, nothing loaded
+    keys = client2.run_on_scheduler(lambda dask_scheduler: set(dask_scheduler.tasks))
+    with pytest.raises(wb.GPUUnavailableError, match="device='gpu' but"):
+        ds.persist(client=client2, device="gpu")
+    assert client2.run_on_scheduler(lambda dask_scheduler: set(dask_scheduler.tasks)) <= keys
+    done = ds.persist(client=client2, device="auto")  # host memory checked, as for "cpu"
+    assert done.persisted and done.rows == 40_000
 
 
 # --- CLI ---------------------------------------------------------------------------------------

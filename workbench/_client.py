@@ -105,7 +105,12 @@ def scheduler_workers(client: Client) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """One worker as the scheduler sees it (``memory_used``: its process's bytes, as reported)."""
+    """One worker as the scheduler sees it (``memory_used``: its process's bytes, as reported).
+
+    ``gpu_name`` and ``gpu_memory`` are what NVML reports on the worker: its first visible GPU.
+    A worker sees a GPU this way on any machine that has one, whether or not it is a GPU
+    worker (see :func:`workbench.data.placement.gpu_workers`).
+    """
 
     name: str
     address: str
@@ -116,6 +121,11 @@ class WorkerInfo:
     gpu_memory: int | None = None
     memory_used: int = 0
     gpu_memory_used: int = 0
+
+    @property
+    def has_gpu(self) -> bool:
+        """Whether the worker reports a GPU."""
+        return bool(self.gpu_name or self.gpu_memory)
 
 
 def workers_from_info(workers: Mapping[str, Mapping[str, Any]]) -> list[WorkerInfo]:
@@ -128,8 +138,14 @@ def workers_from_info(workers: Mapping[str, Mapping[str, Any]]) -> list[WorkerIn
     """
     out = []
     for addr, w in workers.items():
+        # distributed reports a worker's GPU in two places: "gpu" (name, memory) only where
+        # NVML was started in the worker's process before the worker (in-process workers),
+        # and its system monitor's metrics ("gpu-memory-total", "gpu_memory_used") always,
+        # so a worker process of its own (a Nanny's, dask-cuda's) has only the metrics
         gpu = w.get("gpu") or {}
         used = w.get("metrics") or {}
+        gpu_memory = gpu.get("memory-total") or used.get("gpu-memory-total") or None
+        gpu_used = (used.get("gpu") or {}).get("memory-used") or used.get("gpu_memory_used")
         out.append(
             WorkerInfo(
                 name=str(w.get("name", addr)),
@@ -138,9 +154,9 @@ def workers_from_info(workers: Mapping[str, Mapping[str, Any]]) -> list[WorkerIn
                 threads=int(w.get("nthreads", 0)),
                 memory_limit=int(w.get("memory_limit") or 0),
                 gpu_name=gpu.get("name"),
-                gpu_memory=gpu.get("memory-total"),
+                gpu_memory=None if gpu_memory is None else int(gpu_memory),
                 memory_used=int(used.get("memory") or 0),
-                gpu_memory_used=int((used.get("gpu") or {}).get("memory-used") or 0),
+                gpu_memory_used=int(gpu_used or 0),
             )
         )
     return sorted(out, key=lambda w: (w.host, w.name))
@@ -191,8 +207,8 @@ class ClusterSnapshot:
 
     @property
     def gpus(self) -> int:
-        """How many workers report a GPU."""
-        return sum(1 for w in self.workers if w.gpu_name)
+        """How many workers report a GPU (see :attr:`WorkerInfo.has_gpu`)."""
+        return sum(1 for w in self.workers if w.has_gpu)
 
     @property
     def all_gpu(self) -> bool:

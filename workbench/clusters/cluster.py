@@ -209,7 +209,7 @@ class Cluster:
             head = f"<workbench.Cluster {self.name!r} ({self.profile.kind})"
             return f"{head}: {self.scheduler_address}, scheduler gone; close() it>"
         ws = self._summary()["workers"]
-        gpus = sum(1 for w in ws if w.gpu_name)
+        gpus = sum(1 for w in ws if w.has_gpu)
         return (
             f"<workbench.Cluster {self.name!r} ({self.profile.kind}): {self.scheduler_address}, "
             f"workers={len(ws)}, threads={sum(w.threads for w in ws)}, "
@@ -228,6 +228,6 @@ class Cluster:
             error=summary.get("error"),
             threads=sum(w.threads for w in ws),
             memory=sum(w.memory_limit for w in ws),
-            gpus=[w for w in ws if w.gpu_name],
+            gpus=[w for w in ws if w.has_gpu],
             format_bytes=format_bytes,
         )

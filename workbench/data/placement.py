@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import operator
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 from dask.utils import format_bytes
 from distributed import wait
+from distributed.comm import get_address_host
 
 from workbench import config
 from workbench._client import (
@@ -223,7 +226,9 @@ def persist_partitions(ds: Table, client: Any = None, *, device: str = "cpu") ->
     client
         The Dask client; the current one by default.
     device
-        ``cpu`` checks host memory; ``gpu`` checks GPU memory (for data bound for CuPy).
+        ``cpu`` checks host memory; ``gpu`` checks GPU memory (for data bound for CuPy), on
+        GPU workers only (see :func:`gpu_workers`); ``auto`` is ``gpu`` where every worker
+        is a GPU worker, else ``cpu``.
 
     Returns
     -------
@@ -233,14 +238,20 @@ def persist_partitions(ds: Table, client: Any = None, *, device: str = "cpu") ->
 
     Raises
     ------
+    ValueError
+        ``device`` is not ``auto``, ``cpu`` or ``gpu``.
+    GPUUnavailableError
+        ``device="gpu"`` where the workers are not GPU workers; nothing is loaded then.
     InsufficientMemoryError
         When the estimate exceeds the free memory; nothing is loaded then.
     """
+    check_device(device)
     client = ensure_client(client)
+    where = resolve_device(client, device)  # a refusal whether or not ds is persisted
     if ds.persisted:
         return None
     with client.as_current():
-        need = check_fits(ds, client, device)
+        need = check_fits(ds, client, where)
         frame, futures = _persist_round_robin(client, ds.frame)
         placement = _placement(client, futures)
     rows = sum(v["rows"] for v in placement.workers.values())
@@ -258,10 +269,85 @@ def _fill_pending_of(block: tuple[Any, ...], levels: dict[str, list[Any]], gpu: 
     return fill_pending(block[0], block[4], levels, gpu)
 
 
-def cluster_has_gpus(client: Client) -> bool:
-    """Whether every worker of the cluster reports a GPU."""
-    workers = scheduler_workers(client).values()
-    return bool(workers) and all(w.get("gpu") for w in workers)
+class WorkerGPU(NamedTuple):
+    """What one worker process says of its GPU (:func:`_gpu_facts`, run on each worker).
+
+    Attributes
+    ----------
+    visible
+        Its ``CUDA_VISIBLE_DEVICES``, or ``None`` where it is not set.
+    resource
+        Whether it declares a ``GPU`` resource (``resources={"GPU": 1}``, ``--resources GPU=1``).
+    cupy
+        Whether CuPy is installed there.
+    """
+
+    visible: str | None
+    resource: bool
+    cupy: bool
+
+
+def _gpu_facts(dask_worker: Any) -> WorkerGPU:
+    """The :class:`WorkerGPU` of the worker it runs on (with ``Client.run``)."""
+    resources = dict(getattr(dask_worker.state, "total_resources", {}) or {})
+    return WorkerGPU(
+        visible=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        resource=any(str(k).lower() == "gpu" and v > 0 for k, v in resources.items()),
+        cupy=importlib.util.find_spec("cupy") is not None,
+    )
+
+
+def gpu_workers(cluster: ClusterSnapshot, facts: Mapping[str, WorkerGPU]) -> str | None:
+    """Why the workers are not GPU workers, or ``None`` when every one is.
+
+    A GPU worker has a GPU of its own and CuPy: NVML reports a GPU on it (Dask's worker
+    metrics), the device was given to it explicitly (``CUDA_VISIBLE_DEVICES`` set in its
+    process, as dask-cuda's ``LocalCUDACluster`` and ``dask cuda worker`` do for each worker
+    and job schedulers do for each job, or a declared ``GPU`` resource), no other worker on its
+    host uses the same device (the first in its ``CUDA_VISIBLE_DEVICES``, else device 0), and
+    CuPy is installed there. A plain ``LocalCluster`` on a GPU machine has none: its workers
+    see every GPU and would all work on the first one.
+
+    Parameters
+    ----------
+    cluster
+        The operation's :func:`~workbench._client.snapshot` (which workers report a GPU).
+    facts
+        Each worker's :class:`WorkerGPU` (worker address -> facts).
+    """
+    if not cluster.workers:
+        return "the cluster has no workers"
+    no_gpu = [w.address for w in cluster.workers if not w.has_gpu]
+    if len(no_gpu) == cluster.n_workers:
+        return "no worker reports a GPU"
+    if no_gpu:
+        return f"worker(s) {', '.join(no_gpu)} report no GPU"
+    unknown = [w.address for w in cluster.workers if w.address not in facts]
+    if unknown:  # a worker that joined after the snapshot was not asked
+        return f"worker(s) {', '.join(unknown)} could not be asked about their GPU"
+    unpinned = [a for a, f in facts.items() if f.visible is None and not f.resource]
+    if unpinned:
+        return (
+            f"worker(s) {', '.join(sorted(unpinned))} see the machine's GPUs but were not given "
+            "one of their own (CUDA_VISIBLE_DEVICES is not set for them and they declare no GPU "
+            "resource), as in a plain LocalCluster; several of them would share the first GPU"
+        )
+    owners: dict[tuple[str, str], list[str]] = {}
+    for addr, f in sorted(facts.items()):
+        first = (f.visible or "0").split(",")[0].strip() or "none"
+        owners.setdefault((get_address_host(addr), first), []).append(addr)
+    shared = {key: addrs for key, addrs in owners.items() if len(addrs) > 1}
+    if shared:
+        (host, device), addrs = next(iter(shared.items()))
+        return (
+            f"workers {', '.join(addrs)} on {host} all use GPU {device} "
+            f"(CUDA_VISIBLE_DEVICES={facts[addrs[0]].visible!r}); each GPU worker needs a device "
+            "of its own"
+        )
+    no_cupy = sorted(a for a, f in facts.items() if not f.cupy)
+    if no_cupy:
+        return f"CuPy is not installed on worker(s) {', '.join(no_cupy)}"
+    return None
 
 
 def table_arrays(
@@ -316,22 +402,32 @@ def check_dtype(dtype: Any) -> np.dtype[Any]:
 def resolve_device(client: Client, device: str, cluster: ClusterSnapshot | None = None) -> str:
     """``cpu`` or ``gpu`` for ``device`` (``auto``, ``cpu``, ``gpu``) on this cluster.
 
-    ``auto`` is ``gpu`` where every worker reports a GPU and has CuPy, else ``cpu``; ``gpu``
-    without them raises :class:`GPUUnavailableError`. ``cluster``: the operation's
-    :func:`~workbench._client.snapshot`, else the scheduler is asked.
+    ``auto`` is ``gpu`` where every worker is a GPU worker (:func:`gpu_workers`: a GPU of its
+    own, given to it by dask-cuda, a job scheduler or a ``GPU`` resource, and CuPy), else
+    ``cpu``: a plain ``LocalCluster`` stays on NumPy even on a machine with GPUs. ``gpu``
+    where they are not raises :class:`GPUUnavailableError`, with the reason and the fix.
+    ``cluster``: the operation's :func:`~workbench._client.snapshot`, else the scheduler is
+    asked. The workers are asked once (``Client.run``), and only for ``auto`` and ``gpu`` on
+    a cluster whose workers all report a GPU.
     """
     check_device(device)
     if device == "cpu":
         return device
-    gpus = cluster.all_gpu if cluster is not None else cluster_has_gpus(client)
-    cupy_ok = gpus and all(client.run(_has_cupy).values())
-    if device == "gpu" and not cupy_ok:
-        why = "no worker reports a GPU" if not gpus else "CuPy is not installed on the workers"
+    known = cluster if cluster is not None else snapshot(client)
+    facts: dict[str, WorkerGPU] = {}
+    if known.all_gpu:  # only then is there something to ask the workers
+        facts = {
+            addr: WorkerGPU(*f)
+            for addr, f in client.run(_gpu_facts, workers=known.addresses).items()
+        }
+    why = gpu_workers(known, facts)
+    if device == "gpu" and why is not None:
         raise GPUUnavailableError(
-            f"device='gpu' but {why}. Start a GPU cluster (wb.start_cluster('local-gpu'), "
-            "pip install 'workbench[gpu]') or use device='cpu'."
+            f"device='gpu' but {why}. Start GPU workers, one per GPU (wb.start_cluster("
+            "'local-gpu'), dask-cuda, pip install 'workbench[gpu]'), or give each worker its "
+            "GPU (CUDA_VISIBLE_DEVICES, resources={'GPU': 1}); or use device='cpu'."
         )
-    return "gpu" if cupy_ok else "cpu"
+    return "cpu" if why is not None else "gpu"
 
 
 def arrays_and_levels(
@@ -492,9 +588,3 @@ def _to_arrays(
             axis=0,
         )
     return X, y, {**ds.categories, **levels}, classes
-
-
-def _has_cupy() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("cupy") is not None

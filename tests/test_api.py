@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -20,13 +21,17 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_import_without_gpu_packages_and_without_importing_them() -> None:
-    # dask_cuda and cupy made unimportable, as on a machine without the gpu extra
+    # dask_cuda and cupy made unimportable, as on a machine without the gpu extra, and every
+    # GPU hidden (CUDA_VISIBLE_DEVICES=""), as on a machine without one: the same on any machine
     code = (
         "import sys; sys.modules['dask_cuda'] = None; sys.modules['cupy'] = None\n"
         "import workbench as wb\n"
         "print(wb.hardware().gpu_count)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
     code = (

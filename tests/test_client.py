@@ -30,7 +30,10 @@ def test_snapshot_asks_the_scheduler_once(
     assert snap.hosts == sorted({w["host"] for w in info.values()})
     assert snap.threads == sum(w["nthreads"] for w in info.values()) == 2
     assert snap.memory == sum(w["memory_limit"] for w in info.values()) > 0
-    assert snap.gpus == 0 and not snap.all_gpu
+    # the workers report the machine's GPU where NVML sees one (whether or not they are GPU
+    # workers: see test_data's test of device="auto")
+    seen = 2 if wb.hardware().gpus else 0
+    assert snap.gpus == seen and snap.all_gpu == bool(seen)
     assert snap.tls is False
     with pytest.raises(AttributeError):
         snap.address = "tcp://elsewhere:1"  # type: ignore[misc]

@@ -30,7 +30,9 @@ def test_start_cluster_processes_repr_html_and_clean_close() -> None:
         text = repr(cluster)
         assert text.startswith("<workbench.Cluster 'local-cpu' (local): tcp://127.0.0.1:")
         assert "workers=2" in text and "threads=2" in text and "tls=off" in text
-        assert "gpus=0" in text
+        # the workers report the machine's GPU where NVML sees one; they are CPU workers all
+        # the same (no CUDA_VISIBLE_DEVICES of their own: device="auto" keeps NumPy there)
+        assert f"gpus={2 if wb.hardware().gpus else 0}" in text
         html = cluster._repr_html_()
         for needle in (
             "workbench.Cluster",

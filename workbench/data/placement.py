@@ -361,7 +361,9 @@ def table_arrays(
         The dataset (persisted first if it is not).
     device
         ``cpu`` for NumPy chunks, ``gpu`` for CuPy chunks on the workers' GPUs, ``auto`` for
-        GPU where every worker has one and CuPy is installed.
+        ``gpu`` where every worker is a GPU worker (:func:`gpu_workers`: a GPU of its own, as
+        dask-cuda gives each worker, and CuPy), else ``cpu``: a plain ``LocalCluster`` on a
+        machine with GPUs stays on NumPy.
     dtype
         The dtype of ``X`` (categorical columns become their integer codes, missing as NaN).
     client
@@ -370,7 +372,7 @@ def table_arrays(
     Raises
     ------
     GPUUnavailableError
-        ``device="gpu"`` on a cluster without GPUs, or without CuPy on the workers.
+        ``device="gpu"`` where the workers are not GPU workers (the reason and the fix said).
     """
     check_device(device)
     np_dtype = check_dtype(dtype)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +19,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 import workbench as wb
+from workbench._client import scheduler_workers
+from workbench.training.watch import Watch
 
 ROUNDS = 120
 PARAMS = {"max_depth": 6, "eta": 0.1}
@@ -190,6 +194,124 @@ def test_without_checkpoints_a_lost_worker_is_a_clear_error(
     with pytest.raises(wb.TrainingError, match=r"lost worker.*checkpoints are off"):
         _train(client, data, checkpoint_every=0)
     killer.join(5)
+
+
+async def _remove_worker(dask_scheduler: Any, address: str) -> Any:
+    """The scheduler removes a worker, as when its heartbeats stop (``worker-ttl``).
+
+    Without telling it (``close=False``): on a host that is cut off it cannot be reached.
+    """
+    return await dask_scheduler.remove_worker(
+        address=address, stimulus_id="test-host-cut-off", close=False
+    )
+
+
+@pytest.fixture
+def nanny_and_bare_worker() -> Iterator[tuple[Client, subprocess.Popen[bytes]]]:
+    """A worker with a nanny (the survivor) and a worker process without one (to be stopped).
+
+    Nothing can restart or end the bare worker once it is stopped, as with a worker on a host
+    that is cut off (in a LocalCluster a nanny in this process would end its stopped worker).
+    """
+    with (
+        dask.config.set({"workbench.train.checkpoint-every": 5}),
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as c,
+        Client(c, set_as_default=False) as client,
+    ):
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                c.scheduler_address,
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--name",
+                "bare",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            client.wait_for_workers(2, timeout=60)
+            yield client, bare
+        finally:
+            bare.kill()  # a stopped process still takes SIGKILL
+            bare.wait()
+
+
+def test_a_removed_stuck_worker_ends_in_a_restart_of_the_survivors(
+    nanny_and_bare_worker: tuple[Client, subprocess.Popen[bytes]],
+    data: Path,
+    reference: wb.Model,
+) -> None:
+    """A worker stopped (SIGSTOP: its sockets stay open, as on a host cut off) and removed.
+
+    The survivor waits for it in XGBoost's allreduce; only a restart of the survivor ends that
+    wait before the collective timeout (set far above what the recovery takes).
+    """
+    client, bare = nanny_and_bare_worker
+    pids = _worker_pids(client)
+    victim = next(a for a, pid in pids.items() if pid == bare.pid)
+    survivor = next(a for a in pids if a != victim)
+    stopped: list[float] = []
+
+    def stop_and_remove() -> None:
+        deadline = time.monotonic() + 120
+        while len(client.run_on_scheduler(_training_tasks)) < 2:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        time.sleep(1.5)
+        bare.send_signal(signal.SIGSTOP)
+        stopped.append(time.monotonic())
+        client.run_on_scheduler(_remove_worker, address=victim)
+
+    thread = threading.Thread(target=stop_and_remove, daemon=True)
+    with dask.config.set(
+        {
+            "workbench.train.collective-timeout": "120s",
+            "workbench.train.restart-grace": "2s",
+            "workbench.train.replace-wait": "1s",
+        }
+    ):
+        thread.start()
+        model = _train(client, data)
+    thread.join(5)
+    assert stopped
+    (recovery,) = model.info["recoveries"]
+    assert recovery["lost_workers"] == [victim]
+    assert recovery["ended_by"] == "restart"
+    assert recovery["seconds_to_resume"] < 120  # not after the collective timeout
+    assert survivor not in scheduler_workers(client)  # restarted: a new worker took its place
+    assert len(model.history) == ROUNDS
+    assert model.metrics["auc"] == pytest.approx(reference.metrics["auc"], abs=0.01)
+
+
+def test_a_training_without_a_loss_restarts_nothing(
+    cluster: tuple[LocalCluster, Client], data: Path
+) -> None:
+    _, client = cluster
+    with dask.config.set({"workbench.train.restart-grace": "0.1s"}):
+        before = _worker_pids(client)
+        model = _train(client, data)
+        # a worker that is not training is removed: the training's workers stay
+        first = sorted(before)[0]
+        with Watch(client, [first]) as watch:
+            client.retire_workers([sorted(before)[1]])
+            time.sleep(0.5)  # more than the grace
+    assert model.info["recoveries"] == []
+    assert watch.removed == {} and watch.restarted == []
+    assert _worker_pids(client)[first] == before[first]
 
 
 # --- histories of trainings that evaluate other data sets in their parts -------------------------

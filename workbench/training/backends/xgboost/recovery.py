@@ -7,6 +7,13 @@ fails and the scheduler has lost a worker, :func:`fit` waits for the cluster to 
 again (a nanny's restart, adaptive scaling, or the survivors alone), lets Dask recompute the lost
 partitions from their source, builds the matrices again and trains the remaining rounds from
 the checkpoint (``xgb_model=``), early stopping's state included. Each recovery is recorded.
+
+A worker whose host is cut off does not fail the training: the survivors wait for it in
+XGBoost's allreduce. Each attempt runs under a :class:`~workbench.training.watch.Watch`, which
+restarts the survivors (through their nannies) when the scheduler removes a training worker and
+the training has not failed by itself within ``workbench.train.restart-grace``; the training
+then fails at once and resumes here. ``workbench.train.collective-timeout`` stays the last
+resort (workers without a nanny).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from workbench.training.backends.base import FitResult, History
 from workbench.training.backends.xgboost import train as xgb
 from workbench.training.balance import balance
 from workbench.training.progress import data_order, live_history, received
+from workbench.training.watch import Watch
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -63,6 +71,13 @@ class Recovery:
     error: str
     waited_seconds: float  # from the failure to the new start
     workers_after: int
+    # how the failed attempt ended: "error" (it failed by itself, e.g. a peer's socket closed),
+    # "restart" (the survivors were restarted after the scheduler removed a worker) or
+    # "timeout" (XGBoost's collective timeout)
+    ended_by: str = "error"
+    # from the first sign of the loss the client saw (the scheduler's removal of a training
+    # worker, or the failure if that came first) to the new start
+    seconds_to_resume: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready record for the model's metadata."""
@@ -229,24 +244,29 @@ def fit(
         cluster = snapshot(client)
     while True:
         before = set(cluster.addresses)
+        watch = Watch(client, before)
         try:
-            out = xgb.fit(
-                client,
-                X,
-                y,
-                rounds=rounds - state.rounds,
-                valid=valid,
-                early_stopping=early_stopping,
-                topic=bar.topic,
-                xgb_model=state.booster,
-                checkpoint_every=checkpoint_every,
-                stopping=stopping_state(state.history, state.rounds) if early_stopping else None,
-                collective_timeout=coll_timeout,
-                **fit_args,
-            )
+            with watch:
+                out = xgb.fit(
+                    client,
+                    X,
+                    y,
+                    rounds=rounds - state.rounds,
+                    valid=valid,
+                    early_stopping=early_stopping,
+                    topic=bar.topic,
+                    xgb_model=state.booster,
+                    checkpoint_every=checkpoint_every,
+                    stopping=stopping_state(state.history, state.rounds)
+                    if early_stopping
+                    else None,
+                    collective_timeout=coll_timeout,
+                    **fit_args,
+                )
         except Exception as e:
             failed_at = time.monotonic()
-            gone = lost_workers(client, before, e)
+            # the workers the scheduler removed, as the watch heard; else ask (and wait a little)
+            gone = sorted(set(watch.removed) or set(lost_workers(client, before, e)))
             logger.debug(
                 "training attempt %d failed (%s); workers before %s, lost %s",
                 len(recoveries) + 1,
@@ -273,6 +293,7 @@ def fit(
             if config.get("train.quiet"):
                 xgb.quiet(client, cluster)  # the replacements' threads too
             X, y, _ = balance(client, X, y, cluster)
+            first_sign = min(failed_at, watch.removed_at or failed_at)
             recoveries.append(
                 Recovery(
                     failed_at_round=len(bar.rounds),
@@ -281,11 +302,21 @@ def fit(
                     error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                     waited_seconds=round(time.monotonic() - failed_at, 3),
                     workers_after=n,
+                    ended_by=_ended_by(e, watch),
+                    seconds_to_resume=round(time.monotonic() - first_sign, 3),
                 )
             )
             continue
         history = _join(state.history, out.history)
         return FitResult(out.booster, history, out.best_iteration), recoveries
+
+
+def _ended_by(error: BaseException, watch: Watch) -> str:
+    """How a failed attempt ended: ``"restart"``, ``"timeout"`` or ``"error"``."""
+    if watch.restarted:
+        return "restart"
+    text = str(error).lower()
+    return "timeout" if "timeout" in text or "timed out" in text else "error"
 
 
 def _final(

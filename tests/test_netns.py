@@ -1,19 +1,24 @@
 """Hosts cut off, not killed: a scheduler and two workers, each in a network namespace of its own.
 
 The test makes three namespaces on this machine, links them to a bridge on a private test subnet
-(10.231.x.0/24, used by nothing else), starts a TLS scheduler and two TLS workers in them, trains
-from the host, and takes one worker's link down mid-training. XGBoost's collective gives up on
-the silent peer after ``workbench.train.collective-timeout``, the scheduler retires the worker
-when its heartbeats stop (``worker-ttl``), and the training continues on the survivor from the
-last checkpoint. Needs root and ``ip`` (CI runs as root); skipped with the reason otherwise.
+(10.231.x.0/24, used by nothing else), starts a TLS scheduler and two TLS workers (with their
+nannies, as ``dask worker`` starts them) in them, trains from the host, and takes one worker's
+link down mid-training. The survivor waits for the silent peer in XGBoost's allreduce; the
+scheduler removes the cut worker when its heartbeats stop (``worker-ttl``), the workbench hears
+of it and restarts the survivor, which ends that wait long before
+``workbench.train.collective-timeout`` (left at its default), and the training continues on
+the survivor from the last checkpoint. Needs root and ``ip`` (CI runs as root); skipped with
+the reason otherwise.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +30,7 @@ import pandas as pd
 import pytest
 
 import workbench as wb
+from workbench.config import timeout_seconds
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +134,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hosts, str
                     stderr=subprocess.STDOUT,
                     env=env,
                     cwd=work,
+                    start_new_session=True,  # the nanny and its worker: one process group
                 )
             )
 
@@ -153,7 +160,6 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hosts, str
                     h.addr[w],
                     "--nthreads",
                     "1",
-                    "--no-nanny",
                     "--no-dashboard",
                     "--name",
                     w,
@@ -162,8 +168,8 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hosts, str
             )
         yield h, scheduler, security
     finally:
-        for p in procs:
-            p.kill()
+        for p in procs:  # the whole group: a nanny's worker too
+            os.killpg(p.pid, signal.SIGKILL)
         for p in procs:
             p.wait()
         for log in logs:
@@ -187,10 +193,8 @@ def test_a_cut_off_worker_host_is_retired_and_training_recovers(
         client.wait_for_workers(2, timeout=60)
         ds = wb.load(tmp_path, target="y", client=client)
         train, valid = ds.split((0.8, 0.2), seed=0)
-        config = {
+        config = {  # the collective timeout stays at its default (300 s)
             "workbench.train.checkpoint-every": 10,
-            "workbench.train.collective-timeout": "10s",
-            "workbench.train.loss-grace": "40s",
             "workbench.train.replace-wait": "2s",
         }
         result: dict[str, Any] = {}
@@ -212,8 +216,6 @@ def test_a_cut_off_worker_host_is_retired_and_training_recovers(
                     return
                 time.sleep(0.1)
 
-        import threading
-
         cutter = threading.Thread(target=cut_when_training, daemon=True)
         cutter.start()
         with dask.config.set(config), pytest.warns(UserWarning, match="plain TCP"):
@@ -227,6 +229,12 @@ def test_a_cut_off_worker_host_is_retired_and_training_recovers(
             f"tls://{h.addr['b']}:" + recovery["lost_workers"][0].rsplit(":", 1)[1]
         ]
         assert recovery["workers_after"] == 1
+        # the survivor was restarted when the scheduler removed the cut worker: the training
+        # resumed long before XGBoost's collective timeout would have ended its wait
+        assert recovery["ended_by"] == "restart"
+        timeout = timeout_seconds("train.collective-timeout")
+        assert timeout == 300  # the default
+        assert recovery["seconds_to_resume"] < timeout / 2
         assert len(model.history) == 150
         assert model.metrics["auc"] > 0.85
     finally:

@@ -128,6 +128,7 @@ def test_a_killed_worker_is_replaced_and_training_completes(
     recoveries = model.info["recoveries"]
     assert len(recoveries) == 1, recoveries
     assert recoveries[0]["lost_workers"] == [killed[0]["address"]]
+    assert recoveries[0]["ended_by"] == "error"  # it failed by itself: nothing was restarted
     assert len(model.history) == ROUNDS
     assert model.estimator.num_boosted_rounds() == ROUNDS
     assert not model.history.isna().any().any()

@@ -282,7 +282,7 @@ def test_a_removed_stuck_worker_ends_in_a_restart_of_the_survivors(
         {
             "workbench.train.collective-timeout": "120s",
             "workbench.train.restart-grace": "2s",
-            "workbench.train.replace-wait": "1s",
+            "workbench.train.replace-wait": "60s",  # not waited: the silent worker won't return
         }
     ):
         thread.start()
@@ -293,6 +293,8 @@ def test_a_removed_stuck_worker_ends_in_a_restart_of_the_survivors(
     assert recovery["lost_workers"] == [victim]
     assert recovery["ended_by"] == "restart"
     assert recovery["seconds_to_resume"] < 120  # not after the collective timeout
+    assert recovery["waited_seconds"] < 60  # nor after waiting for a replacement
+    assert recovery["workers_after"] == 1
     assert survivor not in scheduler_workers(client)  # restarted: a new worker took its place
     assert len(model.history) == ROUNDS
     assert model.metrics["auc"] == pytest.approx(reference.metrics["auc"], abs=0.01)

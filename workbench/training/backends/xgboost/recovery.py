@@ -12,8 +12,10 @@ A worker whose host is cut off does not fail the training: the survivors wait fo
 XGBoost's allreduce. Each attempt runs under a :class:`~workbench.training.watch.Watch`, which
 restarts the survivors (through their nannies) when the scheduler removes a training worker and
 the training has not failed by itself within ``workbench.train.restart-grace``; the training
-then fails at once and resumes here. ``workbench.train.collective-timeout`` stays the last
-resort (workers without a nanny).
+then fails at once and resumes here, on the survivors without waiting
+``workbench.train.replace-wait`` for a replacement of the silent worker (its nanny is cut off
+too), unless ``workbench.train.recover-on-survivors`` is false.
+``workbench.train.collective-timeout`` stays the last resort (workers without a nanny).
 """
 
 from __future__ import annotations
@@ -288,7 +290,12 @@ def fit(
                 f"lost worker(s) {', '.join(gone)} after {len(bar.rounds)} rounds "
                 f"({type(e).__name__}); resuming from the checkpoint of round {state.rounds}"
             )
-            n = wait_for_workers(client, len(before))
+            wanted = len(before)
+            if watch.restarted and config.get("train.recover-on-survivors"):
+                # the lost worker went silent (its host cut off): no nanny of its own brings
+                # it back soon, so go on with the survivors once they are restarted
+                wanted -= len(gone)
+            n = wait_for_workers(client, wanted)
             cluster = snapshot(client)  # the workers after the loss
             if config.get("train.quiet"):
                 xgb.quiet(client, cluster)  # the replacements' threads too

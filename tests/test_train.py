@@ -108,18 +108,28 @@ def test_early_stopping_keeps_the_best_round(trained: wb.Model) -> None:
     assert trained.estimator.num_boosted_rounds() == best + 1
 
 
-def test_with_a_validation_set_only_it_is_evaluated_unless_asked(
-    client: Client, fraud: tuple[wb.Dataset, ...]
+def test_only_the_sets_asked_for_are_evaluated(
+    client: Client, fraud: tuple[wb.Dataset, ...], tmp_path: Path
 ) -> None:
     train, valid, _ = fraud
     model = wb.train(train, valid, rounds=3, params={"max_depth": 2}, client=client, progress=False)
     assert list(model.history.columns) == ["valid-logloss", "valid-auc"]
     assert len(model.history) == 3 and not model.history.isna().any().any()
-    alone = wb.train(train, rounds=2, params={"max_depth": 2}, client=client, progress=False)
-    assert list(alone.history.columns) == ["train-logloss", "train-auc"]
-    with pytest.raises(ValueError, match="eval_train=False needs a validation set"):
-        wb.train(train, eval_train=False, client=client)
-    with pytest.raises(TypeError, match="eval_train must be True, False or None, not 'yes'"):
+    # without a validation set nothing is evaluated unless asked, as in XGBoost: a row per
+    # round, no columns, and the model file keeps that
+    alone = wb.train(train, rounds=4, params={"max_depth": 2}, client=client, progress=False)
+    assert list(alone.history.columns) == [] and list(alone.history.index) == [0, 1, 2, 3]
+    assert alone.estimator.num_boosted_rounds() == 4 and alone.info["live_rounds"] == 4
+    assert alone.metrics == {} and "4 rounds" in repr(alone)
+    path = tmp_path / "alone.wbm"
+    alone.save(path)
+    again = wb.Model.load(path)
+    assert list(again.history.columns) == [] and len(again.history) == 4
+    with pytest.raises(ValueError, match="no history to plot"):
+        again.plot_history()
+    asked = wb.train(train, rounds=2, eval_train=True, client=client, progress=False)
+    assert list(asked.history.columns) == ["train-logloss", "train-auc"]
+    with pytest.raises(TypeError, match="eval_train must be True or False, not 'yes'"):
         wb.train(train, valid, eval_train="yes", client=client)  # type: ignore[arg-type]
 
 
@@ -144,6 +154,7 @@ def test_progress_events_arrive_for_every_round(
             rounds=12,
             valid=(Xv, yv),
             topic=bar.topic,
+            eval_train=True,
         ),
         rounds_of=lambda fit: 12,
     )

@@ -135,7 +135,7 @@ def train_to_file(
             early_stopping=early_stopping,
             client=client,
             progress=progress,
-            eval_train=True if eval_train or valid is None else None,
+            eval_train=eval_train,
         )
         path = _save_or_aside(trained, out, overwrite)
     return trained, path

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 @click.option(
     "--eval-train",
     is_flag=True,
-    help="Evaluate the training rows every round too (always when --valid 0).",
+    help="Evaluate the training rows every round too (off by default, as in XGBoost).",
 )
 def train_cmd(
     data: str,

@@ -133,7 +133,7 @@ def train(
     progress: bool | None = None,
     checkpoint_path: str | None = None,
     resume: str | Model | None = None,
-    eval_train: bool | None = None,
+    eval_train: bool = False,
 ) -> Model:
     """Train a model on the cluster, showing each round as it finishes.
 
@@ -144,8 +144,7 @@ def train(
         objective and metrics unless ``params`` set them.
     valid
         A validation set with the same features, evaluated every round; early stopping
-        watches its last metric. Its metrics at the end go to ``model.metrics``. With a
-        validation set, the training set is not evaluated each round unless ``eval_train``.
+        watches its last metric. Its metrics at the end go to ``model.metrics``.
     model
         ``xgboost`` (CPU or GPU), ``lightgbm`` (CPU) or ``linear`` (L2-regularised linear or
         logistic regression, CPU or GPU).
@@ -176,10 +175,12 @@ def train(
         its rounds too.
     eval_train
         Evaluate the training set every round as well (``train-*`` columns of ``history``, the
-        training curve beside the validation curve). By default only when there is no
-        validation set: the training set's metrics can cost a third of a round (AUC sorts every
-        training row each round). XGBoost and LightGBM; ``linear`` records its training loss
-        per Newton iteration either way.
+        training curve beside the validation curve). Off by default, as in XGBoost and
+        LightGBM, which evaluate only the sets they are given: the training set's metrics can
+        cost as much as the round itself (AUC sorts every training row each round). Without a
+        validation set and without ``eval_train`` nothing is evaluated: the progress shows
+        rounds and seconds, and ``history`` has a row per round and no columns. ``linear``
+        records its training loss per Newton iteration either way.
 
     Returns
     -------
@@ -188,14 +189,10 @@ def train(
     """
     params = dict(params or {})
     check_args(train, valid, model, params, rounds, early_stopping, checkpoint_every, device)
-    if eval_train is not None and not isinstance(eval_train, bool):
-        raise TypeError(f"eval_train must be True, False or None, not {eval_train!r}")
-    if eval_train is False and valid is None:
-        raise ValueError(
-            "eval_train=False needs a validation set: without one the training set is what is "
-            "evaluated each round (the progress and model.history). Pass valid=... or leave "
-            "eval_train unset"
-        )
+    if eval_train is None:  # the default of earlier versions
+        eval_train = False
+    if not isinstance(eval_train, bool):
+        raise TypeError(f"eval_train must be True or False, not {eval_train!r}")
     backend = backends.get(model)
     caps = backend.capabilities
     if not caps.checkpoints and (checkpoint_every or checkpoint_path or resume is not None):
@@ -224,7 +221,7 @@ def train(
         resume=loaded,
         device=device,
         show=show,
-        eval_train=bool(eval_train),  # the backends evaluate train when there is no valid
+        eval_train=eval_train,
     )
     with client.as_current():
         return _train(train, valid, opts, client)
@@ -255,7 +252,7 @@ class Options:
     resume: Model | None
     device: str
     show: bool
-    eval_train: bool = True
+    eval_train: bool = False
 
 
 def _history_dict(history: Any) -> dict[str, dict[str, list[float]]]:
@@ -326,7 +323,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     )
     recoveries: list[Any] = []
 
-    def model_of(booster: Any, history: dict[str, Any], best: int | None) -> Model:
+    def model_of(booster: Any, history: dict[str, Any], best: int | None, rows: int) -> Model:
         return Model(
             kind=kind,
             task=task,
@@ -338,7 +335,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             params=backend.effective_params(task, n_classes, opts.params, dev),
             rounds=opts.rounds,
             best_iteration=best,
-            history=_history(history),
+            history=_history(history, rows),
             info={
                 "source": train.source,
                 "train_rows": int(sum(X.chunks[0])),
@@ -358,7 +355,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
 
         def save_checkpoint(rounds: int, data: bytes) -> None:
             history = live_history(bar, rounds)
-            model_of(backend.from_bytes(data), history, None).save(path)
+            model_of(backend.from_bytes(data), history, None, rounds).save(path)
 
         bar.on_checkpoint = save_checkpoint
 
@@ -386,7 +383,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         if not bar.abandoned:  # an abandoned training still has to see its stop request
             with contextlib.suppress(Exception):  # the scheduler may be gone
                 client.run(forget, bar.topic)
-    trained = model_of(fit.estimator, fit.history, fit.best_iteration)
+    trained = model_of(fit.estimator, fit.history, fit.best_iteration, _rounds_of(fit))
     if valid_xy is not None:
         try:
             scores = backend.predict(client, fit.estimator, valid_xy[0], task)
@@ -407,7 +404,7 @@ def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:
         path = str(folder / f"{bar.topic}.wbm")
     try:
         history = live_history(bar, rounds)
-        model_of(opts.backend.from_bytes(data), history, None).save(path)
+        model_of(opts.backend.from_bytes(data), history, None, rounds).save(path)
     except Exception as e:
         return f"The last checkpoint ({rounds} rounds) could not be saved: {e}"
     return (
@@ -439,8 +436,10 @@ def _worker_count(cluster: ClusterSnapshot, recoveries: list[Any]) -> int:
     return int(recoveries[-1].workers_after) if recoveries else cluster.n_workers
 
 
-def _rounds_of(fit: Any) -> int:
-    return max((len(v) for ms in fit.history.values() for v in ms.values()), default=0)
+def _rounds_of(fit: FitResult) -> int:
+    """The rounds a training ran: its history's, or the backend's count when none was kept."""
+    evaluated = max((len(v) for ms in fit.history.values() for v in ms.values()), default=0)
+    return max(evaluated, fit.rounds or 0)
 
 
 def _with_checkpoints() -> list[str]:
@@ -453,12 +452,14 @@ def _with_checkpoints() -> list[str]:
     return out
 
 
-def _history(history: dict[str, dict[str, list[float]]]) -> Any:
+def _history(history: dict[str, dict[str, list[float]]], rows: int) -> Any:
+    """``history`` as a table of one row per round (``rows`` when nothing was evaluated)."""
     import pandas as pd
 
     columns = {
         f"{d}-{m}": pd.Series(vs, dtype=float) for d, ms in history.items() for m, vs in ms.items()
     }
-    frame = pd.DataFrame(columns)
+    n = max((len(c) for c in columns.values()), default=rows)
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
     frame.index.name = "round"
     return frame

@@ -98,7 +98,8 @@ class FitRequest:
     early_stopping
         Stop after this many rounds without improvement on ``valid`` (needs the capability).
     eval_train
-        Evaluate the training rows each round too (always when there is no ``valid``).
+        Evaluate the training rows each round too. Off: only ``valid`` is evaluated, and
+        without it nothing is (the rounds are still reported, with no metrics).
     progress
         The training's progress: each round's metrics go to its ``topic``; a backend with
         checkpoints sends them there too.
@@ -123,7 +124,7 @@ class FitRequest:
     rounds: int
     valid: tuple[da.Array, da.Array] | None = None
     early_stopping: int | None = None
-    eval_train: bool = True
+    eval_train: bool = False
     progress: Progress | None = None
     checkpoint_every: int | None = None
     resume: tuple[Any, History] | None = None
@@ -147,6 +148,9 @@ class FitResult:
         Every metric per round: ``{"train": {metric: [...]}, "valid": {...}}``.
     best_iteration
         The best round (0-based) under early stopping, else ``None``.
+    rounds
+        The rounds trained (a resumed model's included): the rows of ``Model.history``, which
+        has no columns when nothing was evaluated. ``None``: the length of ``history``.
     recoveries
         The recoveries from lost workers on the way (backends with checkpoints), each a
         ``workbench.training.backends.xgboost.recovery.Recovery``.
@@ -156,6 +160,7 @@ class FitResult:
     history: History
     best_iteration: int | None = None
     recoveries: list[Any] = field(default_factory=list)
+    rounds: int | None = None
 
     @property
     def booster(self) -> Any:

@@ -250,7 +250,7 @@ def fit(
     valid: tuple[da.Array, da.Array] | None = None,
     early_stopping: int | None = None,
     topic: str | None = None,
-    eval_train: bool = True,
+    eval_train: bool = False,
 ) -> FitResult:
     """Train with ``lightgbm.dask`` on the workers that hold ``X`` (CPU).
 
@@ -313,7 +313,7 @@ def fit(
                 model_factory=_WorkerModel,
                 feature_name=list(feature_names),
                 categorical_feature=categorical,
-                callbacks=[_Rounds(run, topic, eval_train or valid is None)],
+                callbacks=[_Rounds(run, topic, eval_train)],
                 **eval_args,
             )
     except BaseException:
@@ -326,7 +326,7 @@ def fit(
             d: {m: [float(v) for v in vs] for m, vs in ms.items()}
             for d, ms in model.evals_result_.items()
         }
-    return FitResult(model.booster_, history, None)
+    return FitResult(model.booster_, history, None, rounds=model.booster_.current_iteration())
 
 
 # --- predictions and models -----------------------------------------------------------

@@ -315,7 +315,7 @@ def fit(
             )
             continue
         history = _join(state.history, out.history)
-        return FitResult(out.booster, history, out.best_iteration), recoveries
+        return FitResult(out.booster, history, out.best_iteration, rounds=out.rounds), recoveries
 
 
 def _ended_by(error: BaseException, watch: Watch) -> str:

@@ -283,7 +283,7 @@ def fit(
     checkpoint_every: int | None = None,
     stopping: Stopping | None = None,
     collective_timeout: float | None = None,
-    eval_train: bool = True,
+    eval_train: bool = False,
 ) -> FitResult:
     """Train with ``xgboost.dask`` on the workers that hold ``X``.
 
@@ -310,7 +310,7 @@ def fit(
     merged.setdefault("device", "cuda" if is_gpu_array(X) else "cpu")
     margs = _matrix_args(feature_names, categorical)
     dtrain = dxgb.DaskQuantileDMatrix(client, X, y, max_bin=merged.get("max_bin"), **margs)
-    evals = [(dtrain, "train")] if eval_train or valid is None else []
+    evals = [(dtrain, "train")] if eval_train else []  # as XGBoost: only the sets asked for
     if valid is not None:
         dvalid = dxgb.DaskQuantileDMatrix(
             client, valid[0], valid[1], ref=dtrain, max_bin=merged.get("max_bin"), **margs
@@ -339,6 +339,7 @@ def fit(
         coll_cfg=coll_cfg,
     )
     booster = out["booster"]
+    trained = int(booster.num_boosted_rounds())  # xgb_model's rounds included
     history = {
         d: {m: [float(v) for v in vs] for m, vs in ms.items()} for d, ms in out["history"].items()
     }
@@ -350,7 +351,7 @@ def fit(
         if found is not None:
             best = int(found)
             booster = booster[: best + 1]  # keep the best rounds only
-    return FitResult(booster, history, best)
+    return FitResult(booster, history, best, rounds=trained)
 
 
 def predict(client: Client, booster: xgboost.Booster, X: da.Array, task: str) -> da.Array:

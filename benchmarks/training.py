@@ -1,21 +1,21 @@
-"""Training throughput: wb.train against single-process XGBoost, plain xgboost.dask and LightGBM.
+"""Training throughput: wb.train against single-process XGBoost and plain xgboost.dask.
 
-On the same in-memory data (HIGGS-shaped: 28 float features, binary target; 90% to train on,
-10% to validate) and the same parameters, with the data already in memory:
+The rows of the table in issue 14 (and of ../shared/measure/training_side_by_side.py), on the
+same data and parameters: a binary task, 28 dense float32 features, ``max_depth=8``,
+``eta=0.1``, 10% of the rows held out as the validation set.
 
-(a)  ``wb.train(train, valid)`` with its defaults on the default local cluster
-     (``wb.start_cluster()``), the datasets persisted: the validation set is evaluated each
-     round, the training set is not;
-(a=) the same with ``eval_train=True``: both sets evaluated each round, the work of (b)-(d);
-(b)  single-process ``xgboost.train`` on ``QuantileDMatrix``es of the NumPy arrays;
-(c)  plain ``xgboost.dask`` on a default ``LocalCluster()`` (``DaskDMatrix``es of persisted
-     Dask arrays), the training set in ``evals`` as its documentation shows, and the
-     validation set;
-(d)  single-process ``lightgbm.train``, both sets in ``valid_sets``.
+(1) ``xgboost.train`` on a ``QuantileDMatrix``, no evals: pure speed, the 1.00x reference;
+(2) the same with ``evals=[(valid)]``, logloss and AUC: the work of (4);
+(3) plain ``xgboost.dask`` on a default ``LocalCluster()``, ``DaskQuantileDMatrix``es of
+    persisted Dask arrays, ``evals=[(valid)]``;
+(4) ``wb.train(train, valid)`` with its defaults (the validation set evaluated each round);
+(5) ``wb.train(train)`` with its defaults (nothing evaluated: the work of (1)).
 
-Each run includes building its matrices. Prints rows x rounds per second for each, the ratios
-(a)/(c) (the defaults), (a=)/(c) and (a=)/(b) (the same work), and the peak memory of the
-workers during (a) against the raw array size. Repeats interleave, the median is reported.
+Every run includes building its matrices; the data is in memory first (NumPy arrays for
+(1)-(2); for (3)-(5) persisted on the workers, every ``persist`` waited on before a clock
+starts). The single-process runs have no cluster beside them; each cluster gets one untimed
+warm-up training after it starts. Repeats interleave (1)-(5) and the median is reported, with
+the CPU seconds of every process of the run (this one and its workers) to show the same work.
 
     python benchmarks/training.py --rows 2000000 --rounds 100 --repeats 3
 """
@@ -24,25 +24,63 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 
-PARAMS = {"max_depth": 6, "eta": 0.1, "max_bin": 256, "tree_method": "hist"}
+PARAMS = {"max_depth": 8, "learning_rate": 0.1}
+XGB = {**PARAMS, "tree_method": "hist", "objective": "binary:logistic"}
+METRICS = ["logloss", "auc"]
+FEATURES = 28
+
+Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def make_data(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_data(rows: int, seed: int = 0) -> Data:
+    """``(X, y, X_valid, y_valid)``: a noisy linear boundary, the first 10% held out."""
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, 28)).astype(np.float32)
-    logit = X[:, 0] - 0.8 * X[:, 1] + 0.5 * X[:, 2] * X[:, 3] + 0.3 * np.abs(X[:, 4])
-    y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.float32)
-    return X, y
+    X = rng.standard_normal((rows, FEATURES), dtype=np.float32)
+    w = rng.standard_normal(FEATURES).astype(np.float32)
+    y = ((X @ w + rng.standard_normal(rows).astype(np.float32)) > 0).astype(np.int8)
+    held = rows // 10
+    return X[held:], y[held:], X[:held], y[:held]
+
+
+def write_parts(path: Path, X: np.ndarray, y: np.ndarray, parts: int) -> None:
+    import pandas as pd
+
+    path.mkdir(parents=True)
+    for i, rows in enumerate(np.array_split(np.arange(len(X)), parts)):
+        frame = pd.DataFrame(X[rows], columns=[f"f{j}" for j in range(X.shape[1])])
+        frame["y"] = y[rows]
+        frame.to_parquet(path / f"part-{i:04d}.parquet", index=False)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and all its children (the workers)."""
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and CPU seconds of ``fn()`` (CPU of this process and its live children)."""
+    cpu = cpu_seconds()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 class PeakRSS:
@@ -72,60 +110,36 @@ class PeakRSS:
         self._thread.join()
 
 
-def run_workbench(path: Path, rounds: int, eval_train: bool) -> tuple[float, int, int]:
-    import workbench as wb
-
-    with wb.start_cluster() as cluster:
-        client = cluster.get_client()
-        train = wb.load(path / "train", target="y", client=client).persist(client=client)
-        valid = wb.load(path / "valid", target="y", client=client).persist(client=client)
-        rss = psutil.Process()
-        base = sum(p.memory_info().rss for p in rss.children(recursive=True))
-        with PeakRSS() as peak:
-            t = time.perf_counter()
-            wb.train(
-                train,
-                valid,
-                rounds=rounds,
-                params=PARAMS,
-                client=client,
-                progress=False,
-                eval_train=eval_train or None,
-            )
-            seconds = time.perf_counter() - t
-        return seconds, peak.peak, base
-
-
-Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def run_single(data: Data, rounds: int) -> float:
+def single(data: Data, rounds: int, evals: bool) -> None:
     import xgboost
 
     X, y, Xv, yv = data
-    t = time.perf_counter()
-    d = xgboost.QuantileDMatrix(X, y, max_bin=PARAMS["max_bin"])
-    dv = xgboost.QuantileDMatrix(Xv, yv, ref=d)
+    train = xgboost.QuantileDMatrix(X, y)
+    if not evals:
+        xgboost.train({**XGB, "nthread": os.cpu_count()}, train, rounds)
+        return
+    valid = xgboost.QuantileDMatrix(Xv, yv, ref=train)
     xgboost.train(
-        {**PARAMS, "objective": "binary:logistic", "eval_metric": ["logloss", "auc"]},
-        d,
+        {**XGB, "nthread": os.cpu_count(), "eval_metric": METRICS},
+        train,
         rounds,
-        evals=[(d, "train"), (dv, "valid")],
+        evals=[(valid, "valid")],
         verbose_eval=False,
     )
-    return time.perf_counter() - t
 
 
-def run_plain_dask(data: Data, rounds: int) -> float:
+def plain_dask(data: Data, rounds: int, results: dict[str, list[tuple[float, float]]]) -> None:
+    """(3): a default ``LocalCluster()``, the arrays persisted, one warm-up, then timed."""
     import dask.array as da
     import xgboost.dask as dxgb
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, wait
 
     X, y, Xv, yv = data
+    parts = max(4, len(X) // 250_000)
     with LocalCluster(dashboard_address=":0", host="127.0.0.1") as cluster, Client(cluster) as c:
-        chunk = max(1, len(X) // 8)
-        vchunk = max(1, len(Xv) // 2)
-        dX, dy, dXv, dyv = c.persist(
+        chunk = -(-len(X) // parts)
+        vchunk = -(-len(Xv) // 2)
+        arrays = c.persist(
             [
                 da.from_array(X, chunks=(chunk, -1)),
                 da.from_array(y, chunks=chunk),
@@ -133,104 +147,122 @@ def run_plain_dask(data: Data, rounds: int) -> float:
                 da.from_array(yv, chunks=vchunk),
             ]
         )
-        t = time.perf_counter()
-        d = dxgb.DaskDMatrix(c, dX, dy)
-        dv = dxgb.DaskDMatrix(c, dXv, dyv)
-        dxgb.train(
-            c,
-            {**PARAMS, "objective": "binary:logistic", "eval_metric": ["logloss", "auc"]},
-            d,
-            rounds,
-            evals=[(d, "train"), (dv, "valid")],
-            verbose_eval=False,
-        )
-        return time.perf_counter() - t
+        wait(arrays)
+        dX, dy, dXv, dyv = arrays
+
+        def run(n: int) -> None:
+            d = dxgb.DaskQuantileDMatrix(c, dX, dy)
+            dv = dxgb.DaskQuantileDMatrix(c, dXv, dyv, ref=d)
+            dxgb.train(
+                c, {**XGB, "eval_metric": METRICS}, d, n, evals=[(dv, "valid")], verbose_eval=False
+            )
+
+        run(2)  # warm-up: imports and the first tracker on the workers
+        results["dask"].append(timed(lambda: run(rounds)))
 
 
-def run_lightgbm(data: Data, rounds: int) -> float:
-    import lightgbm
+def workbench_runs(
+    path: Path, rounds: int, results: dict[str, list[tuple[float, float]]], peaks: list[int]
+) -> str:
+    """(4) and (5) on the default local cluster, the datasets persisted; returns its layout."""
+    import workbench as wb
 
-    X, y, Xv, yv = data
-    t = time.perf_counter()
-    d = lightgbm.Dataset(X, y, params={"max_bin": 255, "verbose": -1})
-    dv = lightgbm.Dataset(Xv, yv, reference=d, params={"max_bin": 255, "verbose": -1})
-    lightgbm.train(
-        {
-            "objective": "binary",
-            "metric": ["binary_logloss", "auc"],
-            "max_depth": PARAMS["max_depth"],
-            "num_leaves": 63,
-            "learning_rate": PARAMS["eta"],
-            "verbose": -1,
-        },
-        d,
-        rounds,
-        valid_sets=[d, dv],
-    )
-    return time.perf_counter() - t
+    with wb.start_cluster() as cluster:
+        client = cluster.get_client()
+        train = wb.load(path / "train", target="y", client=client).persist(client=client)
+        valid = wb.load(path / "valid", target="y", client=client).persist(client=client)
+        layout = ", ".join(f"{n} threads" for n in client.nthreads().values())
+        wb.train(train, valid, rounds=2, params=PARAMS, client=client, progress=False)  # warm-up
+
+        def with_valid() -> None:
+            wb.train(train, valid, rounds=rounds, params=PARAMS, client=client, progress=False)
+
+        def alone() -> None:
+            wb.train(train, rounds=rounds, params=PARAMS, client=client, progress=False)
+
+        with PeakRSS() as peak:
+            results["wb valid"].append(timed(with_valid))
+        peaks.append(peak.peak)
+        results["wb"].append(timed(alone))
+    return f"{len(layout.split(','))} worker(s): {layout}"
 
 
-def write_parts(path: Path, X: np.ndarray, y: np.ndarray, parts: int) -> None:
-    import pandas as pd
-
-    path.mkdir(parents=True)
-    for i, rows in enumerate(np.array_split(np.arange(len(X)), parts)):
-        frame = pd.DataFrame(X[rows], columns=[f"f{j}" for j in range(X.shape[1])])
-        frame["y"] = y[rows]
-        frame.to_parquet(path / f"part-{i:03d}.parquet")
+NAMES = {
+    "single": "`xgboost.train` on a `QuantileDMatrix`, no evals",
+    "single valid": "the same with `evals=[(valid)]`, logloss + auc",
+    "dask": "plain `xgboost.dask` on a default `LocalCluster()`, evals=[valid]",
+    "wb valid": "`wb.train(train, valid)` (defaults)",
+    "wb": "`wb.train(train)` (defaults, no validation set)",
+}
+# the run doing the same work as each row
+EQUAL = {
+    "single": "single",
+    "single valid": "single valid",
+    "dask": "single valid",
+    "wb valid": "single valid",
+    "wb": "single",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    X, y = make_data(args.rows)
-    cut = int(len(X) * 0.9)
-    data = (X[:cut], y[:cut], X[cut:], y[cut:])
-    names = {
-        "a": "wb.train(train, valid), defaults",
-        "a=": "wb.train(train, valid, eval_train=True)",
-        "b": "xgboost.train, QuantileDMatrix, 1 process",
-        "c": "xgboost.dask, default LocalCluster()",
-        "d": "lightgbm.train, 1 process",
-    }
-    times: dict[str, list[float]] = {k: [] for k in names}
-    peaks, bases = [], []
+    data = make_data(args.rows)
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in NAMES}
+    peaks: list[int] = []
+    layout = ""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
-        write_parts(path / "train", data[0], data[1], max(2, cut // 250_000))
+        write_parts(path / "train", data[0], data[1], max(4, len(data[0]) // 250_000))
         write_parts(path / "valid", data[2], data[3], 2)
-        for _ in range(args.repeats):
-            seconds, peak, base = run_workbench(path, args.rounds, eval_train=False)
-            times["a"].append(seconds)
-            peaks.append(peak)
-            bases.append(base)
-            times["a="].append(run_workbench(path, args.rounds, eval_train=True)[0])
-            times["b"].append(run_single(data, args.rounds))
-            times["c"].append(run_plain_dask(data, args.rounds))
-            times["d"].append(run_lightgbm(data, args.rounds))
-    work = cut * args.rounds
-    median = {k: statistics.median(v) for k, v in times.items()}
+        single(data, 2, evals=True)  # warm-up: imports, first allocations
+        for r in range(args.repeats):
+            steps: list[Callable[[], None]] = [
+                lambda: results["single"].append(
+                    timed(lambda: single(data, args.rounds, evals=False))
+                ),
+                lambda: results["single valid"].append(
+                    timed(lambda: single(data, args.rounds, evals=True))
+                ),
+                lambda: plain_dask(data, args.rounds, results),
+            ]
+            for step in steps[r % 3 :] + steps[: r % 3]:  # a different run first each repeat
+                step()
+            layout = workbench_runs(path, args.rounds, results, peaks)
+            done = {k: f"{v[-1][0]:.1f}" for k, v in results.items()}
+            print(f"repeat {r + 1}: {done}", flush=True)
+
+    n = len(data[0]) * args.rounds
+    wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in results.items()}
+    print()
     print(
-        f"{cut:,} training rows (+{len(X) - cut:,} validation) x 28 features, {args.rounds} "
-        f"rounds, {args.repeats} repeats, {psutil.cpu_count()} cores"
+        f"{len(data[0]):,} training rows (+{len(data[2]):,} validation) x {FEATURES} float32 "
+        f"features, depth {PARAMS['max_depth']}, eta {PARAMS['learning_rate']}, "
+        f"{args.rounds} rounds; median of {args.repeats} interleaved repeats; "
+        f"{psutil.cpu_count()} cores; wb.start_cluster(): {layout}"
     )
-    for k, name in names.items():
-        runs = ", ".join(f"{t:.2f}" for t in times[k])
-        print(f"({k:<2}) {name:<42} {work / median[k]:>12,.0f} rows*rounds/s  [{runs}] s")
-    print(f"(a)/(c)  throughput: {median['c'] / median['a']:.3f}  (defaults; goal >= 1.25)")
-    print(f"(a=)/(c) throughput: {median['c'] / median['a=']:.3f}  (the same work)")
-    print(f"(a=)/(b) throughput: {median['b'] / median['a=']:.3f}  (the same work; goal >= 0.95)")
-    print(f"(a)/(d)  throughput: {median['d'] / median['a']:.3f}")
+    print()
+    print("| run | seconds | CPU seconds | rows x rounds / s | vs single-process | vs equal work |")
+    print("|---|---|---|---|---|---|")
+    for k, name in NAMES.items():
+        peer = EQUAL[k]
+        print(
+            f"| {name} | {wall[k]:.1f} | {cpu[k]:.1f} | {n / wall[k] / 1e6:.2f}M "
+            f"| {wall['single'] / wall[k]:.2f}x | {wall[peer] / wall[k]:.2f}x ({peer}) |"
+        )
     raw = sum(a.nbytes for a in data)
+    print()
     print(
-        f"peak worker memory during (a): {max(peaks) / 2**20:,.0f} MiB "
-        f"({max(peaks) / raw:.2f}x the raw arrays of {raw / 2**20:,.0f} MiB; "
-        f"{min(bases) / 2**20:,.0f} MiB before training)"
+        f"peak worker memory during wb.train(train, valid): {max(peaks) / 2**20:,.0f} MiB "
+        f"({max(peaks) / raw:.2f}x the raw arrays of {raw / 2**20:,.0f} MiB)"
     )
+    for k, v in results.items():
+        print(f"  {k}: " + ", ".join(f"{w:.2f} s ({c:.1f} CPU s)" for w, c in v))
 
 
 if __name__ == "__main__":

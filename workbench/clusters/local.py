@@ -25,8 +25,9 @@ from workbench.hardware import detect_gpus, hardware
 logger = logging.getLogger(__name__)
 
 #: Cores per worker process on CPU machines. XGBoost's histogram method scales with threads
-#: inside one process; more processes add allreduce traffic and copies. See
-#: clusters/local-cpu.yaml and benchmarks/cluster_layout.py for the measurement.
+#: inside one process; more processes add allreduce traffic and copies. Measured on 2 cores only
+#: (1 x 2 threads against 2 x 1: the same speed, see clusters/local-cpu.yaml and
+#: benchmarks/cluster_layout.py); the 8 is a choice that no bigger machine has checked yet.
 CORES_PER_WORKER = 8
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -306,7 +307,8 @@ def test_a_training_without_a_loss_restarts_nothing(
     _, client = cluster
     with dask.config.set({"workbench.train.restart-grace": "0.1s"}):
         before = _worker_pids(client)
-        model = _train(client, data)
+        ds = wb.load(data, target="y", client=client)
+        model = wb.train(ds, rounds=20, params=PARAMS, client=client, progress=False)
         # a worker that is not training is removed: the training's workers stay
         first = sorted(before)[0]
         with Watch(client, [first]) as watch:
@@ -315,6 +317,30 @@ def test_a_training_without_a_loss_restarts_nothing(
     assert model.info["recoveries"] == []
     assert watch.removed == {} and watch.restarted == []
     assert _worker_pids(client)[first] == before[first]
+
+
+def test_survivors_without_a_nanny_are_not_restarted_and_a_warning_says_so(
+    nanny_and_bare_worker: tuple[Client, subprocess.Popen[bytes]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, bare = nanny_and_bare_worker
+    pids = _worker_pids(client)
+    survivor = next(a for a, pid in pids.items() if pid == bare.pid)  # it has no nanny
+    removed = next(a for a in pids if a != survivor)
+    log = logging.getLogger("workbench.training.watch")
+    log.addHandler(caplog.handler)  # the workbench logger does not propagate to the root
+    try:
+        with Watch(client, list(pids), grace=0.1) as watch:
+            client.run_on_scheduler(_remove_worker, address=removed)
+            deadline = time.monotonic() + 30
+            while not watch.without_nanny and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        log.removeHandler(caplog.handler)
+    assert list(watch.removed) == [removed]
+    assert watch.without_nanny == [survivor] and watch.restarted == []
+    assert "without a nanny" in caplog.text and "collective-timeout" in caplog.text
+    assert client.run(os.getpid, workers=[survivor]) == {survivor: bare.pid}  # not restarted
 
 
 # --- histories of trainings that evaluate other data sets in their parts -------------------------

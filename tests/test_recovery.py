@@ -311,7 +311,7 @@ def test_a_training_without_a_loss_restarts_nothing(
         model = wb.train(ds, rounds=20, params=PARAMS, client=client, progress=False)
         # a worker that is not training is removed: the training's workers stay
         first = sorted(before)[0]
-        with Watch(client, [first]) as watch:
+        with Watch(client, [first], grace=0.1) as watch:
             client.retire_workers([sorted(before)[1]])
             time.sleep(0.5)  # more than the grace
     assert model.info["recoveries"] == []
@@ -341,6 +341,17 @@ def test_survivors_without_a_nanny_are_not_restarted_and_a_warning_says_so(
     assert watch.without_nanny == [survivor] and watch.restarted == []
     assert "without a nanny" in caplog.text and "collective-timeout" in caplog.text
     assert client.run(os.getpid, workers=[survivor]) == {survivor: bare.pid}  # not restarted
+
+
+@pytest.mark.parametrize("grace", ["soon", 0, "-1s"])
+def test_a_bad_restart_grace_is_refused_before_training(
+    client: Client, data: Path, grace: Any
+) -> None:
+    with (
+        dask.config.set({"workbench.train.restart-grace": grace}),
+        pytest.raises(ValueError, match=r"workbench\.train\.restart-grace.*positive duration"),
+    ):
+        _train(client, data)
 
 
 # --- histories of trainings that evaluate other data sets in their parts -------------------------

@@ -29,7 +29,7 @@ from distributed import Client
 from workbench import config
 from workbench._client import scheduler_workers
 
-__all__ = ["Watch", "place_stranded"]
+__all__ = ["Watch", "place_stranded", "restart_grace"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Watch:
 
     Use it as a context manager around one training attempt::
 
-        with Watch(client, cluster.addresses) as watch:
+        with Watch(client, cluster.addresses, grace=restart_grace()) as watch:
             train(...)
 
     Parameters
@@ -52,8 +52,8 @@ class Watch:
         The addresses of the workers that train (the training's snapshot).
     grace
         Seconds to let the training fail by itself after a removal before restarting the
-        survivors; ``None`` reads ``workbench.train.restart-grace`` (``None`` there: never
-        restart, only record the removal).
+        survivors (:func:`restart_grace` reads ``workbench.train.restart-grace``); ``None``:
+        never restart, only record the removal.
 
     Attributes
     ----------
@@ -66,10 +66,10 @@ class Watch:
         Survivors that could not be restarted because they run without a nanny.
     """
 
-    def __init__(self, client: Client, workers: Iterable[str], *, grace: float | None = None):
+    def __init__(self, client: Client, workers: Iterable[str], *, grace: float | None):
         self.client = client
         self.workers = sorted(workers)
-        self.grace = grace if grace is not None else _grace_from_config()
+        self.grace = grace
         self.removed: dict[str, float] = {}
         self.restarted: list[str] = []
         self.without_nanny: list[str] = []
@@ -200,7 +200,14 @@ async def place_stranded(dask_scheduler: Any, timeout: float) -> int:
     return len(stranded)
 
 
-def _grace_from_config() -> float | None:
+def restart_grace() -> float | None:
+    """``workbench.train.restart-grace`` in seconds; ``None`` where it is null (never restart).
+
+    Raises
+    ------
+    ValueError
+        It is neither null nor a positive duration.
+    """
     if config.get("train.restart-grace") is None:
         return None
     return config.timeout_seconds("train.restart-grace")

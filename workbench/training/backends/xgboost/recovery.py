@@ -33,7 +33,7 @@ from workbench.training.backends.base import FitResult, History
 from workbench.training.backends.xgboost import train as xgb
 from workbench.training.balance import balance
 from workbench.training.progress import data_order, live_history, received
-from workbench.training.watch import Watch
+from workbench.training.watch import Watch, restart_grace
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -242,11 +242,12 @@ def fit(
     recoveries: list[Recovery] = []
     retries = int(config.get("train.retries"))
     coll_timeout = config.timeout_seconds("train.collective-timeout")
+    grace = restart_grace()  # a bad value fails here, before any round
     if cluster is None:
         cluster = snapshot(client)
     while True:
         before = set(cluster.addresses)
-        watch = Watch(client, before)
+        watch = Watch(client, before, grace=grace)
         try:
             with watch:
                 out = xgb.fit(

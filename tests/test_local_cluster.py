@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+import dask
 import dask.array as da
 import pytest
 from distributed import Client, Security
@@ -57,6 +58,44 @@ def test_start_cluster_processes_repr_html_and_clean_close() -> None:
     cluster.close()  # twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
         cluster.get_client()
+
+
+def _environ() -> dict[str, str | None]:
+    import os
+
+    keys = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {k: os.environ.get(k) for k in keys}
+
+
+@pytest.mark.parametrize("trim", [None, 65536])
+def test_worker_processes_get_the_training_malloc_setting_and_this_process_keeps_its_own(
+    trim: int | None,
+) -> None:
+    # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536 (XGBoost's buffers then
+    # page-fault every round) and leave their variables in this process's environment (a
+    # notebook's XGBoost imported afterwards runs on one thread)
+    here = _environ()
+    with (
+        dask.config.set({"workbench.cluster.malloc-trim-threshold": trim}),
+        wb.start_cluster("local-cpu", n_workers=1, threads_per_worker=1) as cluster,
+    ):
+        (seen,) = cluster.get_client().run(_environ).values()
+        assert _environ() == here  # this process's environment is as it was
+        restarted = cluster.get_client().restart_workers(list(cluster.get_client().nthreads()))
+        assert restarted
+        (again,) = cluster.get_client().run(_environ).values()
+    assert seen["MALLOC_TRIM_THRESHOLD_"] == (None if trim is None else str(trim))
+    assert seen["OMP_NUM_THREADS"] == "1"  # Dask's one thread per library stays
+    assert again == seen  # a worker the nanny restarts gets the same
+
+
+def test_a_bad_malloc_setting_is_refused_before_anything_starts() -> None:
+    for bad in ("64k", -1, True):
+        with (
+            dask.config.set({"workbench.cluster.malloc-trim-threshold": bad}),
+            pytest.raises(ValueError, match=r"malloc-trim-threshold=.*use null"),
+        ):
+            wb.start_cluster("local-cpu", n_workers=1, threads_per_worker=1)
 
 
 def test_default_layout_follows_the_measurement() -> None:

@@ -163,7 +163,8 @@ def train(
     client
         The Dask client; the current one, or a new default local cluster (said so).
     device
-        ``auto`` (GPU where every worker has one), ``cpu`` or ``gpu``.
+        ``auto`` (the GPU where every worker is a GPU worker: a GPU of its own and CuPy, as in
+        ``local-gpu``; see :func:`workbench.data.placement.gpu_workers`), ``cpu`` or ``gpu``.
     progress
         Show a progress bar (a widget in notebooks); ``workbench.train.progress`` by default.
     checkpoint_path

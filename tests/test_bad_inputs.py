@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -449,7 +450,49 @@ CASES: list[tuple[str, Call, type[BaseException], str]] = [
         SystemExit,
         "already exists",
     ),
+    # --- issue 14: devices, recovery and worker settings ----------------------------------------
+    (
+        "persist on a device that does not exist",
+        lambda e: e.ds.persist(client=e.client, device="tpu"),
+        ValueError,
+        r"device='tpu': use 'auto', 'cpu' or 'gpu'",
+    ),
+    (
+        "persist on the GPU of CPU workers",
+        lambda e: _load(e, e.good).persist(client=e.client, device="gpu"),
+        wb.GPUUnavailableError,
+        r"device='gpu'",
+    ),
+    (
+        "train on the GPU of CPU workers",
+        lambda e: wb.train(e.ds, rounds=2, device="gpu", client=e.client, progress=False),
+        wb.GPUUnavailableError,
+        r"device='gpu'",
+    ),
+    (
+        "restart-grace that is not a duration",
+        lambda e: _with_config(
+            {"workbench.train.restart-grace": "soon"},
+            lambda: wb.train(_load(e, e.good), rounds=2, client=e.client, progress=False),
+        ),
+        ValueError,
+        r"restart-grace",
+    ),
+    (
+        "malloc setting that is not a number of bytes",
+        lambda e: _with_config(
+            {"workbench.cluster.malloc-trim-threshold": "64k"},
+            lambda: wb.start_cluster("local-cpu", n_workers=1),
+        ),
+        ValueError,
+        r"malloc-trim-threshold='64k': use null",
+    ),
 ]
+
+
+def _with_config(settings: dict[str, Any], call: Callable[[], Any]) -> Any:
+    with dask.config.set(settings):
+        return call()
 
 
 @pytest.mark.timeout(60)  # a hang guard (with the module's fixtures), not a speed test

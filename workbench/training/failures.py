@@ -31,15 +31,22 @@ def _erred(dask_scheduler: Any) -> list[tuple[str, list[str], str]]:
 def explain(client: Any, kind: str, error: BaseException) -> BaseException:
     """``error`` as a :class:`TrainingError` naming the worker(s) where tasks failed.
 
-    Where the scheduler knows of no failed task (the error came from the client side), the
-    error is returned unchanged.
+    Only the failed tasks that raised this very error count (its text is theirs): where the
+    scheduler knows of none (the error came from the client side, such as a bad setting), the
+    error is returned unchanged, even if unrelated tasks failed earlier on the cluster (a bad
+    file loaded before: naming it would blame the wrong thing). A task that failed because its
+    worker died ("Invalid worker address") is told with the others that failed beside it.
     """
     try:
         erred = client.run_on_scheduler(_erred)
     except Exception:
         return error
-    if not erred:
+    text = str(error).strip()
+    mine = [e for e in erred if text and (text in e[2] or e[2].strip() in text)]
+    if not mine:
         return error
+    if not any("Invalid worker address" in e[2] for e in mine):
+        erred = mine
     # a task that failed because its worker died and Dask ran it elsewhere tells of a loss, not
     # of the cause: name the others first
     erred.sort(key=lambda e: "Invalid worker address" in e[2])

@@ -41,8 +41,8 @@ def explain(client: Any, kind: str, error: BaseException) -> BaseException:
         erred = client.run_on_scheduler(_erred)
     except Exception:
         return error
-    text = str(error).strip()
-    mine = [e for e in erred if text and (text in e[2] or e[2].strip() in text)]
+    said = cause(str(error))  # the first line, as the worker's task has it
+    mine = [e for e in erred if said and (said in cause(e[2]) or cause(e[2]) in said)]
     if not mine:
         return error
     if not any("Invalid worker address" in e[2] for e in mine):

@@ -179,12 +179,12 @@ def worker_environ() -> dict[str, Any]:
 
     Dask's ``distributed.nanny.pre-spawn-environ`` (one thread for OpenMP, MKL and OpenBLAS),
     with ``MALLOC_TRIM_THRESHOLD_`` as ``workbench.cluster.malloc-trim-threshold`` says:
-    ``None`` (the default) leaves it out, so glibc's malloc keeps its adaptive thresholds.
-    Dask sets it to 65536 to give freed memory back to the OS at once; but setting it fixes
-    the threshold above which each allocation is a fresh ``mmap``, so the buffers XGBoost
-    allocates every round (histograms, the sorted scores of an AUC) are faulted in anew each
-    round: 19x the page faults of the same training without it, its validation AUC three times
-    as costly, measured in ``benchmarks/training.py``.
+    Dask's 65536 by default, which gives freed memory back to the OS at once; ``None`` leaves
+    it out, so glibc's malloc keeps its adaptive thresholds. Setting it fixes the threshold
+    above which each allocation is a fresh ``mmap``, so the buffers XGBoost allocates every
+    round are faulted in anew each round: 19x the page faults of the same training without it
+    (``benchmarks/malloc_trim.py``), but no difference in seconds that outlasted the noise of
+    this 2-core machine, so Dask's choice stays the default.
 
     Raises
     ------

@@ -217,8 +217,7 @@ def spawning_workers() -> Iterator[None]:
     which reads them only when it loads).
     """
     env = worker_environ()
-    keys = {*env, _TRIM, "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
-    saved = {k: os.environ.get(k) for k in keys}
+    saved = {k: os.environ.get(k) for k in {*env, _TRIM}}  # what the nannies will write
     if _TRIM not in env:
         os.environ.pop(_TRIM, None)  # inherited otherwise (from an earlier cluster, or the user)
     try:

@@ -7,7 +7,11 @@ evaluated with logloss and AUC) run four ways, interleaved, on one ``wb.start_cl
 - ``xgboost.train`` inside one task on the worker, on the worker's blocks concatenated: the cost
   of training inside a worker process, without ``xgboost.dask``;
 - plain ``xgboost.dask`` on the same persisted blocks;
-- ``wb.train(train, valid)`` on the persisted datasets.
+- ``wb.train(train, valid)`` on the persisted datasets;
+
+and the worker task and ``wb.train`` again with Dask's sampling timers left as Dask sets them
+(``workbench.train.ease-monitoring: false``; ``workbench/training/monitoring.py`` says what
+``wb.train`` eases and why): what those timers cost.
 
 A callback stamps the start and every round, so each run splits into setup (before the first
 round: matrices, tracker, the workbench's preparation), the rounds (with their median), and
@@ -80,6 +84,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
+    import dask
     import dask.array as da
     import training_gap as tg  # by name, so that the workers use the same module's stamps
     import xgboost
@@ -87,6 +92,7 @@ def main() -> None:
     from distributed import wait
 
     import workbench as wb
+    from workbench.training import monitoring
     from workbench.training.backends.xgboost import train as wbx
 
     data = make_data(args.rows)
@@ -132,8 +138,12 @@ def main() -> None:
         dX, dy, dXv, dyv = arrays
         blocks = [c.compute(list(a.to_delayed().ravel())) for a in arrays]
 
-        def task() -> list[float]:
+        def task_as_is() -> list[float]:
             return c.submit(tg.in_task, blocks, rounds, pure=False).result()
+
+        def task() -> list[float]:  # with the timers eased as wb.train eases them
+            with monitoring.paused(c, list(c.scheduler_info()["workers"]), "benchmark"):
+                return task_as_is()
 
         def plain() -> list[float]:
             d = dxgb.DaskQuantileDMatrix(c, dX, dy)
@@ -153,11 +163,17 @@ def main() -> None:
             wb.train(train, valid, rounds=rounds, params=PARAMS, client=c, progress=False)
             return next(iter(c.run(tg.stamps).values()))
 
+        def workbench_as_is() -> list[float]:
+            with dask.config.set({"workbench.train.ease-monitoring": False}):
+                return workbench()
+
         runs = {
             "xgboost.train, this process": single,
-            "xgboost.train in a worker task": task,
+            "xgboost.train in a worker task, timers eased": task,
             "xgboost.dask": plain,
             "wb.train(train, valid)": workbench,
+            "xgboost.train in a worker task, Dask's timers as they are": task_as_is,
+            "wb.train(train, valid), ease-monitoring: false": workbench_as_is,
         }
         for run in runs.values():  # warm-up of each path on the cluster
             if run is not single:

@@ -18,7 +18,7 @@ from workbench._client import ClusterSnapshot, ensure_client, snapshot
 from workbench.checks import whole_number
 from workbench.data.dataset import Dataset, check_device
 from workbench.errors import TrainingError
-from workbench.training import backends, labels, store
+from workbench.training import backends, labels, monitoring, store
 from workbench.training.backends import Backend, FitRequest, FitResult
 from workbench.training.balance import balance
 from workbench.training.failures import explain
@@ -271,6 +271,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
     kind = backend.name
     task = str(train.task)
     target = str(train.target)
+    monitoring.enabled()  # a bad setting fails before any work
     cluster = snapshot(client)  # the one question to the scheduler: passed down from here
     backend.prepare(client)
     if opts.resume is not None:  # encode as the checkpoint was trained: its order and levels
@@ -361,7 +362,10 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         bar.on_checkpoint = save_checkpoint
 
     def in_span() -> FitResult:  # in the training's own thread: spans are context-local
-        with span(f"workbench-train-{kind}"):
+        with (
+            span(f"workbench-train-{kind}"),
+            monitoring.paused(client, cluster.addresses, bar.topic),
+        ):
             result = backend.fit(client, request)
         recoveries.extend(result.recoveries)
         return result

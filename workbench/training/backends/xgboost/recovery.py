@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from workbench import config
 from workbench._client import ClusterSnapshot, scheduler_workers, snapshot
 from workbench.errors import TrainingError
+from workbench.training import monitoring
 from workbench.training.backends.base import FitResult, History
 from workbench.training.backends.xgboost import train as xgb
 from workbench.training.balance import balance
@@ -300,6 +301,8 @@ def fit(
             cluster = snapshot(client)  # the workers after the loss
             if config.get("train.quiet"):
                 xgb.quiet(client, cluster)  # the replacements' threads too
+            if monitoring.enabled():  # restarted and new workers start with Dask's timers
+                monitoring.pause(client, cluster.addresses, bar.topic)
             X, y, _ = balance(client, X, y, cluster)
             first_sign = min(failed_at, watch.removed_at or failed_at)
             recoveries.append(

@@ -119,7 +119,8 @@ def _start(tmp: Path, *args: str) -> Lab:
 async def _execute(lab_: Lab, code: str) -> str:
     """Run ``code`` in a new python3 kernel of the server; return what it printed.
 
-    Each printed chunk is prefixed by its stream, ``stdout: `` or ``stderr: ``.
+    Each printed chunk is prefixed by its stream, ``stdout: `` or ``stderr: ``, and each
+    display's text form by ``display: ``.
     """
     from tornado.httpclient import AsyncHTTPClient
     from tornado.websocket import websocket_connect
@@ -166,6 +167,8 @@ async def _execute(lab_: Lab, code: str) -> str:
             kind = msg["msg_type"]
             if kind == "stream":
                 out.append(f"{msg['content']['name']}: {msg['content']['text']}\x00")
+            elif kind == "display_data":  # the workbench's notes in a notebook
+                out.append(f"display: {msg['content']['data'].get('text/plain', '')}\x00")
             elif kind == "error":
                 raise AssertionError("\n".join(msg["content"]["traceback"]))
             elif kind == "status" and msg["content"]["execution_state"] == "idle":
@@ -176,7 +179,7 @@ async def _execute(lab_: Lab, code: str) -> str:
 
 
 def _run_in_kernel(lab_: Lab, code: str) -> tuple[list[str], str]:
-    """The lines printed to stdout, and all that was printed (stderr too)."""
+    """The lines printed to stdout, and all that was shown (stderr and displays too)."""
     printed = asyncio.run(asyncio.wait_for(_execute(lab_, code), 120))
     stdout = "".join(p[8:] for p in printed.split("\x00") if p.startswith("stdout: "))
     return stdout.splitlines(), printed
@@ -214,6 +217,28 @@ def test_the_dask_extension_shows_the_clusters_dashboard(tls_lab: Lab) -> None:
     assert "/individual-task-stream" in check["plots"].values(), check["plots"]
 
 
+JOIN_CODE = """
+import psutil
+import workbench as wb
+before = len(psutil.Process().children(recursive=True))
+cluster = wb.start_cluster()
+client = cluster.get_client()
+print(type(cluster).__name__, cluster.scheduler_address, len(cluster.workers()))
+print(client.submit(sum, [1, 2]).result(), len(psutil.Process().children(recursive=True)) - before)
+print(cluster.dashboard_link)
+"""
+
+
+def test_a_notebooks_start_cluster_joins_the_labs(tls_lab: Lab) -> None:
+    """Issue 15, item 1: ``wb.start_cluster()`` in a lab kernel is the lab's cluster."""
+    address = tls_lab.printed("scheduler:")
+    (first, second, link), printed = _run_in_kernel(tls_lab, JOIN_CODE)
+    assert first == f"JoinedCluster {address} 1"
+    assert second == "3 0"  # it ran there, and the kernel started no process
+    assert link == tls_lab.printed("dashboard:")  # the lab's panes show this cluster's work
+    assert f"joined the running cluster at {address}" in printed
+
+
 def _worker_processes(lab_: Lab) -> list[psutil.Process]:
     """The cluster's worker processes under `workbench lab` (spawned by their nannies)."""
     kids = psutil.Process(lab_.proc.pid).children(recursive=True)
@@ -226,7 +251,7 @@ def test_kernels_connect_to_the_cluster_over_tls(tls_lab: Lab) -> None:
     assert address.startswith("tls://127.0.0.1:")
     (first, ca_file), printed = _run_in_kernel(tls_lab, KERNEL_CODE)
     assert first == f"{address} 1 3"
-    assert f"connecting to the scheduler at {address}" in printed  # said, on stderr
+    assert f"connecting to the scheduler at {address}" in printed  # said, as a note
     ca = Path(ca_file)
     assert ca.is_file() and ca.stat().st_mode & 0o077 == 0  # the temporary CA, private
     assert ca.parent.stat().st_mode & 0o077 == 0

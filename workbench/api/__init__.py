@@ -22,7 +22,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import dask
-from distributed import Client, Security
+from distributed import Client
 
 from workbench._client import set_default_client_factory
 from workbench.api.clusters import (
@@ -33,10 +33,9 @@ from workbench.api.clusters import (
     profile_folders,
     render_profile,
 )
-from workbench.clusters.connect import connect
+from workbench.clusters.joined import connect_configured
 from workbench.clusters.start import start_cluster
 from workbench.config import setup_logging
-from workbench.errors import ClusterConnectionError, SecurityConfigError
 
 if TYPE_CHECKING:
     from workbench.api.datasets import (
@@ -70,7 +69,9 @@ def default_client() -> Client:
     """
     address = dask.config.get("scheduler-address", None)
     if address:
-        return _connect_configured(str(address))
+        setup_logging()
+        logger.info("connecting to the scheduler at %s (Dask's scheduler-address setting)", address)
+        return connect_configured(str(address))
     setup_logging()
     logger.info("no Dask client is connected: starting the default local cluster for this session")
     cluster = start_cluster()
@@ -78,28 +79,6 @@ def default_client() -> Client:
         atexit.register(_close_started)
     _started.append(cluster)
     return cluster.get_client()
-
-
-def _connect_configured(address: str) -> Client:
-    """Connect to Dask's ``scheduler-address`` setting through :func:`workbench.connect`.
-
-    The same checks as ``connect`` apply: the wait is bounded by
-    ``workbench.cluster.connect-timeout`` (a port that is not a Dask scheduler's gives a clear
-    error, not a hang), TLS settings come from Dask's config, and plain TCP off this machine
-    is warned about.
-    """
-    setup_logging()
-    logger.info("connecting to the scheduler at %s (Dask's scheduler-address setting)", address)
-    where = f"Dask's scheduler-address setting (DASK_SCHEDULER_ADDRESS) names {address}"
-    try:
-        return connect(address, security=Security(), set_as_default=True)
-    except ClusterConnectionError as err:
-        raise ClusterConnectionError(
-            f"{where}, which did not answer as a Dask scheduler: {err} Start that cluster, or "
-            "unset the setting to have a local cluster started."
-        ) from err
-    except (SecurityConfigError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from err
 
 
 def _close_started() -> None:

@@ -12,6 +12,7 @@ from workbench import config
 from workbench.checks import whole_number
 from workbench.clusters import remote
 from workbench.clusters.cluster import Cluster
+from workbench.clusters.joined import running_cluster
 from workbench.clusters.local import bind_host, gpu_readiness, start_local, start_local_cuda
 from workbench.clusters.profiles import Profile, get_profile
 from workbench.clusters.security import security_for_local, security_for_profile
@@ -95,6 +96,12 @@ def start_cluster(
 ) -> Cluster:
     """Start a Dask cluster from a profile and connect a client to it.
 
+    Called with nothing at all while this session already has a cluster (a current Dask
+    client, or Dask's ``scheduler-address`` setting, which ``workbench lab`` sets for its
+    kernels), it joins that cluster and says so instead of starting a second one: the result
+    is a :class:`~workbench.clusters.joined.JoinedCluster`, whose ``close()`` leaves the
+    cluster running. A profile or any option starts a cluster of its own.
+
     Parameters
     ----------
     profile
@@ -146,6 +153,18 @@ def start_cluster(
     ...     client = cluster.get_client()
     """
     config.setup_logging()
+    asked = (tls, minimum, maximum, idle_timeout, dashboard_address)
+    if profile is None and not options and all(a is None for a in asked):
+        joined = running_cluster()
+        if joined is not None:
+            logger.info(
+                "joined the running cluster at %s (%s) instead of starting another: %s; "
+                "pass a profile to start a separate one, e.g. start_cluster('local-cpu')",
+                joined.scheduler_address,
+                joined.how,
+                joined.dashboard_link or "no dashboard",
+            )
+            return joined
     chosen = resolve_profile(profile).with_overrides(options)
     bounds = {k: v for k, v in (("minimum", minimum), ("maximum", maximum)) if v is not None}
     if bounds:

@@ -15,7 +15,8 @@ Every run includes building its matrices; the data is in memory first (NumPy arr
 (1)-(2); for (3)-(5) persisted on the workers, every ``persist`` waited on before a clock
 starts). The single-process runs have no cluster beside them; each cluster gets one untimed
 warm-up training after it starts. Repeats interleave (1)-(5) and the median is reported, with
-the CPU seconds of every process of the run (this one and its workers) to show the same work.
+the CPU seconds of every process of the run (this one and its workers) to show the same work,
+and each repeat's own ratio against its peer (this machine's speed drifts by 10% over minutes).
 
     python benchmarks/training.py --rows 2000000 --rounds 100 --repeats 3
 """
@@ -27,7 +28,6 @@ import contextlib
 import os
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,31 +83,14 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float]:
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
-class PeakRSS:
-    """The peak summed RSS of this process's children (the workers), sampled every 50 ms."""
+def peak_rss() -> int:
+    """The peak resident memory of the calling process in bytes since it started (on workers).
 
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    The kernel keeps the figure, so nothing samples during the timed runs.
+    """
+    import resource
 
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in me.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
-            time.sleep(0.05)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def single(data: Data, rounds: int, evals: bool) -> None:
@@ -180,9 +163,10 @@ def workbench_runs(
         def alone() -> None:
             wb.train(train, rounds=rounds, params=PARAMS, client=client, progress=False)
 
-        with PeakRSS() as peak:
-            results["wb valid"].append(timed(with_valid))
-        peaks.append(peak.peak)
+        results["wb valid"].append(timed(with_valid))
+        # the workers are new with this cluster: their peak so far is loading, the warm-up
+        # and this training
+        peaks.append(sum(client.run(peak_rss).values()))
         results["wb"].append(timed(alone))
     return f"{len(layout.split(','))} worker(s): {layout}"
 
@@ -214,7 +198,7 @@ def main() -> None:
     data = make_data(args.rows)
     results: dict[str, list[tuple[float, float]]] = {k: [] for k in NAMES}
     peaks: list[int] = []
-    layout = ""
+    layouts: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
         write_parts(path / "train", data[0], data[1], max(4, len(data[0]) // 250_000))
@@ -229,10 +213,10 @@ def main() -> None:
                     timed(lambda: single(data, args.rounds, evals=True))
                 ),
                 lambda: plain_dask(data, args.rounds, results),
+                lambda: layouts.append(workbench_runs(path, args.rounds, results, peaks)),
             ]
-            for step in steps[r % 3 :] + steps[: r % 3]:  # a different run first each repeat
+            for step in steps[r % 4 :] + steps[: r % 4]:  # a different run first each repeat
                 step()
-            layout = workbench_runs(path, args.rounds, results, peaks)
             done = {k: f"{v[-1][0]:.1f}" for k, v in results.items()}
             print(f"repeat {r + 1}: {done}", flush=True)
 
@@ -244,21 +228,28 @@ def main() -> None:
         f"{len(data[0]):,} training rows (+{len(data[2]):,} validation) x {FEATURES} float32 "
         f"features, depth {PARAMS['max_depth']}, eta {PARAMS['learning_rate']}, "
         f"{args.rounds} rounds; median of {args.repeats} interleaved repeats; "
-        f"{psutil.cpu_count()} cores; wb.start_cluster(): {layout}"
+        f"{psutil.cpu_count()} cores; wb.start_cluster(): {layouts[-1]}"
     )
     print()
-    print("| run | seconds | CPU seconds | rows x rounds / s | vs single-process | vs equal work |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| run | seconds | CPU seconds | rows x rounds / s | vs single-process "
+        "| vs equal work | equal work, per repeat |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for k, name in NAMES.items():
         peer = EQUAL[k]
+        # each repeat's ratio against its own peer run (the same minutes of this machine)
+        paired = [p[0] / w[0] for w, p in zip(results[k], results[peer], strict=True)]
         print(
             f"| {name} | {wall[k]:.1f} | {cpu[k]:.1f} | {n / wall[k] / 1e6:.2f}M "
-            f"| {wall['single'] / wall[k]:.2f}x | {wall[peer] / wall[k]:.2f}x ({peer}) |"
+            f"| {wall['single'] / wall[k]:.2f}x | {wall[peer] / wall[k]:.2f}x ({peer}) "
+            f"| median {statistics.median(paired):.2f}x, "
+            f"{min(paired):.2f}-{max(paired):.2f}x |"
         )
     raw = sum(a.nbytes for a in data)
     print()
     print(
-        f"peak worker memory during wb.train(train, valid): {max(peaks) / 2**20:,.0f} MiB "
+        f"peak worker memory (loading and wb.train(train, valid)): {max(peaks) / 2**20:,.0f} MiB "
         f"({max(peaks) / raw:.2f}x the raw arrays of {raw / 2**20:,.0f} MiB)"
     )
     for k, v in results.items():

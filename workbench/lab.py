@@ -54,6 +54,33 @@ def check_installed(modules: tuple[str, ...] = NEEDED) -> None:
         )
 
 
+def check_user(jupyter_args: tuple[str, ...] | list[str], euid: int | None = None) -> None:
+    """Refuse root without ``--allow-root`` before anything starts, as Jupyter would after.
+
+    Parameters
+    ----------
+    jupyter_args
+        The arguments that go to JupyterLab.
+    euid
+        The effective user id; this process's by default.
+
+    Raises
+    ------
+    PermissionError
+        Running as root and ``jupyter_args`` do not allow it.
+    """
+    euid = os.geteuid() if euid is None else euid
+    allowed = any(
+        a == "--allow-root" or a.replace("-", "_").lower() == "__serverapp.allow_root=true"
+        for a in jupyter_args
+    )
+    if euid == 0 and not allowed:
+        raise PermissionError(
+            "JupyterLab does not run as root unless asked: run `workbench lab --allow-root` "
+            "(in a container that runs as root), or start it as a normal user"
+        )
+
+
 def default_app_settings_dir() -> Path:
     """JupyterLab's own application settings folder (``<app dir>/settings``)."""
     from jupyterlab.commands import get_app_dir

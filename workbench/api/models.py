@@ -6,6 +6,7 @@ messages name the command line's options (``--out``, ``--valid``...), as its cal
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -13,19 +14,25 @@ from typing import Any
 
 from distributed import Client
 
+from workbench import config
 from workbench.api.predictions import check_out, write_predictions
+from workbench.clusters.profiles import get_profile
 from workbench.clusters.start import start_cluster
-from workbench.data.catalog import get_entry
+from workbench.data.catalog import get_entry, resolve_entry
 from workbench.data.dataset import Dataset
 from workbench.data.load import load
 from workbench.data.sources import inspect_source
-from workbench.training import store
+from workbench.errors import DataNotFoundError
+from workbench.training import backends, store
 from workbench.training.api import train
 from workbench.training.model import Model, load_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_for_training", "predict_to_folder", "train_to_file"]
+__all__ = ["check_before_cluster", "load_for_training", "predict_to_folder", "train_to_file"]
+
+#: The tasks a path's target may turn out to be; the first one's refusal is the one shown.
+TASKS = ("binary", "regression", "multiclass")
 
 
 def load_for_training(
@@ -118,6 +125,7 @@ def train_to_file(
         )
     if not 0 <= valid_fraction < 1:
         raise ValueError(f"--valid {valid_fraction}: give a fraction in [0, 1), e.g. 0.1")
+    check_before_cluster(data, target, categorical, drop, model, dict(params or {}), profile)
     with start_cluster(profile) as cluster:
         client = cluster.get_client()
         ds = load_for_training(data, target, client, categorical, drop)
@@ -139,6 +147,75 @@ def train_to_file(
         )
         path = _save_or_aside(trained, out, overwrite)
     return trained, path
+
+
+def check_before_cluster(
+    data: str,
+    target: str | None,
+    categorical: Sequence[str],
+    drop: Sequence[str],
+    model: str,
+    params: dict[str, Any],
+    profile: str | None,
+) -> None:
+    """What can be refused without a cluster, refused before one starts (in milliseconds).
+
+    The profile's name, the model kind, the data's files and columns (from the Parquet
+    footers), and the parameters as the model's library checks them: with the task a catalog
+    entry names, or, for a path whose task only the loaded target tells, refused only when no
+    task would accept them. A catalog entry whose data is generated on first use, and a CSV
+    source's columns, are checked once loaded, where the same checks run again.
+
+    Raises
+    ------
+    ProfileError, DataNotFoundError, ValueError
+        The bad value named, with the way on.
+    """
+    get_profile(profile if profile is not None else config.get("profiles.default"))
+    backend = backends.get(model)
+    entry = get_entry(data)
+    if entry is not None:
+        resolved = resolve_entry(entry)
+        try:
+            schema = inspect_source(
+                resolved.path, format=resolved.format, storage_options=resolved.storage_options
+            ).schema
+        except DataNotFoundError:  # generated on first use: checked once it is loaded
+            return
+        target, categorical = resolved.target, resolved.categorical
+        drop = [*drop, *resolved.ignore]
+        tasks = [entry.task] if entry.task else list(TASKS)
+    else:
+        if target is None:
+            raise ValueError(f"--target is needed for {data!r}, which is not a catalog name")
+        schema = inspect_source(data).schema
+        tasks = list(TASKS)
+    names = [f.name for f in schema] if schema is not None else []
+    if names:  # CSV: the columns are checked when the data is read
+        for option, columns in (
+            ("--target", [target]),
+            ("--categorical", categorical),
+            ("--drop", drop),
+        ):
+            unknown = [c for c in columns if c not in names]
+            if unknown:
+                guess = difflib.get_close_matches(str(unknown[0]), names, n=1)
+                hint = f"did you mean {guess[0]!r}? " if guess else ""
+                raise ValueError(
+                    f"{option} {', '.join(map(str, unknown))}: no such column in {data!r}; "
+                    f"{hint}columns: {', '.join(names)}"
+                )
+    features = [c for c in names if c != target and c not in drop]
+    n_features = len(features) or 1
+    categorical_at = [j for j, c in enumerate(features) if c in categorical]
+    errors: list[ValueError | TypeError] = []
+    for task in tasks:
+        try:
+            backend.check_params(params, task, n_features, categorical_at)
+            return
+        except (ValueError, TypeError) as err:
+            errors.append(err)
+    raise errors[0]
 
 
 def _aside_name(out: str) -> str:

@@ -56,6 +56,10 @@ def lab_cmd(
         fail(ValueError("--scheduler uses a running cluster: --profile, --tls and -o do not apply"))
     if scheduler is None and (ca_file or cert_file or key_file):
         fail(ValueError("--ca-file, --cert-file and --key-file go with --scheduler ADDRESS"))
+    try:  # before a cluster starts: Jupyter would refuse only once it had
+        jupyter.check_user(jupyter_args)
+    except PermissionError as err:
+        fail(err)
     interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers inherit it: Ctrl-C
     try:  # is JupyterLab's to confirm, and must not kill the workers of a cluster started here
         jupyter.check_installed()

@@ -18,6 +18,7 @@ A profile file looks like::
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -288,8 +289,10 @@ def get_profile(name: str | os.PathLike[str]) -> Profile:
     files = _profile_files()
     if text not in files:
         known = ", ".join(sorted(files)) or "(none)"
+        close = difflib.get_close_matches(text, list(files), n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
         raise ProfileError(
-            f"unknown cluster profile {text!r}; known profiles: {known}. "
+            f"unknown cluster profile {text!r}; {guess}known profiles: {known}. "
             f"Add your own as {user_dir() / (text + '.yaml')}"
         )
     return load_profile_file(files[text], text)

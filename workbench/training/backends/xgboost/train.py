@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import difflib
+import inspect
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -68,6 +71,7 @@ def check_params(params: dict[str, Any], n_features: int, categorical: list[int]
     local = {**params, "device": "cpu", "nthread": 1}
     messages: list[str] = []
     failure: list[BaseException] = []
+    known: set[str] = set()
 
     def attempt() -> None:
         # in a thread of its own, whose native log callback collects the messages (callbacks
@@ -79,7 +83,7 @@ def check_params(params: dict[str, Any], n_features: int, categorical: list[int]
         xgboost.core._LIB.XGBRegisterLogCallback(callback)
         try:
             d = xgboost.DMatrix(X, y, feature_types=types, enable_categorical=True)
-            xgboost.train(local, d, num_boost_round=1)
+            known.update(_parameter_names(xgboost.train(local, d, num_boost_round=1)))
         except BaseException as e:
             failure.append(e)
 
@@ -94,10 +98,38 @@ def check_params(params: dict[str, Any], n_features: int, categorical: list[int]
     for text in messages:
         if "are not used" in text:
             names = text[text.find("{") : text.find("}") + 1]
+            unused = [n for n in params if f'"{n}"' in names]
+            guesses = {n: difflib.get_close_matches(n, sorted(known), n=1) for n in unused}
+            hint = "".join(f"did you mean {g[0]!r} for {n!r}? " for n, g in guesses.items() if g)
             raise ValueError(
-                f"XGBoost does not know the parameter(s) {names}; check their spelling against "
-                "https://xgboost.readthedocs.io/en/stable/parameter.html"
+                f"XGBoost does not know the parameter(s) {names}; {hint}check their spelling "
+                "against https://xgboost.readthedocs.io/en/stable/parameter.html"
             )
+
+
+def _parameter_names(booster: Any) -> set[str]:
+    """The parameter names a trained booster's configuration holds, with scikit-learn's names.
+
+    XGBoost's JSON configuration lists every parameter of the parts in use (tree method,
+    objective, metrics) with its value; the names of ``XGBModel``'s constructor add the
+    aliases users write (``learning_rate``, ``n_estimators``).
+    """
+    import xgboost
+
+    names: set[str] = set(inspect.signature(xgboost.XGBModel.__init__).parameters) - {"self"}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str):
+                    names.add(key)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(booster.save_config()))
+    return names - {"kwargs"}
 
 
 # --- quiet ranks ----------------------------------------------------------------------

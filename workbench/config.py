@@ -8,6 +8,7 @@ with :func:`get`, never captured at import time.
 
 from __future__ import annotations
 
+import html
 import logging
 import sys
 from pathlib import Path
@@ -61,8 +62,51 @@ def timeout_seconds(key: str, override: float | str | None = None) -> float:
     return seconds
 
 
+def in_kernel() -> bool:
+    """Whether this process is a Jupyter (IPython) kernel.
+
+    IPython is not imported for the question: a process that has not loaded it is no kernel.
+    A terminal IPython shell has no ``kernel`` attribute and is not one either.
+    """
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if callable(get_ipython) else None
+    return getattr(shell, "kernel", None) is not None
+
+
+# A note reads as text, in the notebook's own colours, wrapped between words (Jupyter shows
+# stream output in a <pre> that breaks lines anywhere, mid-word included, and stderr in pink).
+_NOTE_HTML = (
+    '<div class="workbench-note" style="font-family: var(--jp-ui-font-family, sans-serif); '
+    "font-size: var(--jp-ui-font-size1, 13px); color: var(--jp-ui-font-color2, #616161); "
+    'white-space: normal; word-break: normal; overflow-wrap: break-word">{}</div>'
+)
+
+
+def show_note(text: str) -> None:
+    """Show ``text`` in the running notebook cell as a neutral note (call it in a kernel).
+
+    The note is an HTML display (with ``workbench: text`` as its plain-text form, which a
+    saved notebook's viewers without HTML show); where it cannot be displayed, it goes to
+    stderr.
+    """
+    plain = f"workbench: {text}"
+    try:
+        from IPython.display import display
+
+        display({"text/plain": plain, "text/html": _NOTE_HTML.format(html.escape(plain))}, raw=True)
+    except Exception:  # no display publisher after all: say it on stderr rather than not at all
+        sys.stderr.write(plain + "\n")
+
+
 class _StderrHandler(logging.StreamHandler):
-    """A stream handler that writes to whatever ``sys.stderr`` is at the time of each message."""
+    """Writes to whatever ``sys.stderr`` is at each message; in a notebook, notes for info.
+
+    In a Jupyter kernel, messages below WARNING are shown as neutral notes
+    (:func:`show_note`) rather than on stderr, which Jupyter shows as an error block; warnings
+    and errors stay on stderr. Elsewhere (a terminal, a script, a pipe) everything goes to
+    stderr, as Python's logging and command-line tools do, so that stdout holds the results.
+    """
 
     _workbench = True
 
@@ -74,12 +118,22 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, value: Any) -> None:
         pass
 
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and in_kernel():
+            try:
+                show_note(record.getMessage())
+            except Exception:
+                self.handleError(record)
+            return
+        super().emit(record)
+
 
 def setup_logging() -> None:
-    """Give the ``workbench`` logger a stderr handler at the configured level.
+    """Give the ``workbench`` logger its handler at the configured level.
 
-    The handler is added once; messages read ``workbench: ...``. Set
-    ``workbench.logging.level`` to ``warning`` to hide informational messages.
+    The handler is added once; messages read ``workbench: ...``, on stderr, except that in a
+    Jupyter kernel informational ones are shown as notes in the cell (warnings stay on
+    stderr). Set ``workbench.logging.level`` to ``warning`` to hide informational messages.
     """
     logger = logging.getLogger("workbench")
     level = str(dask.config.get("workbench.logging.level", "info")).upper()

@@ -84,6 +84,8 @@ def train_cmd(
         )
     except (WorkbenchError, ValueError, TypeError, OSError) as err:
         fail(err)
+    if trained.info.get("stopped_early"):  # the line the progress bar ended with
+        click.echo(trained.info["stopped_early"])
     for name, value in trained.metrics.items():
         click.echo(f"valid {name}: {value:.4f}")
     click.echo(f"model saved to {path}")

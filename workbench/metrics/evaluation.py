@@ -11,7 +11,6 @@ import numpy as np
 from distributed import Client
 
 from workbench.metrics.registry import check_metrics
-from workbench.metrics.result import Metrics
 from workbench.metrics.summaries import _reduce, _summarize_block, _Summary
 
 __all__ = ["evaluate"]
@@ -172,7 +171,7 @@ def evaluate(
     task: str,
     metrics: str | Sequence[str] | None = None,
     client: Client | None = None,
-) -> Metrics:
+) -> dict[str, float]:
     """Compute evaluation metrics of predictions on the cluster, in one pass over the data.
 
     Each pair of row blocks is summarised where it lives (on its GPU for CuPy blocks), the
@@ -197,9 +196,8 @@ def evaluate(
 
     Returns
     -------
-    Metrics
-        A ``dict`` of each requested metric, as a plain float, in the order requested; its
-        ``rows`` is the number of rows evaluated (see :class:`~workbench.metrics.Metrics`).
+    dict of str to float
+        Each requested metric, as a plain float, in the order requested.
 
     Raises
     ------
@@ -241,7 +239,7 @@ def evaluate(
     >>> y = da.from_array([0, 0, 1, 1], chunks=2)
     >>> p = da.from_array([0.1, 0.4, 0.35, 0.8], chunks=2)
     >>> evaluate(y, p, "binary", ["auc", "accuracy"])
-    Metrics({'auc': 0.75, 'accuracy': 0.75}, name=None, rows=4)
+    {'auc': 0.75, 'accuracy': 0.75}
     """
     names = check_metrics(metrics, task)
     if client is not None and not isinstance(client, Client):
@@ -266,4 +264,4 @@ def evaluate(
             (summary,) = dask.compute(final)
 
     _check_summary(summary, task, names, k)
-    return Metrics({m: _value(summary, task, m) for m in names}, rows=summary.n)
+    return {m: float(_value(summary, task, m)) for m in names}

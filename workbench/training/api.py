@@ -18,13 +18,20 @@ from workbench._client import ClusterSnapshot, ensure_client, snapshot
 from workbench.checks import whole_number
 from workbench.data.dataset import Dataset, check_device
 from workbench.errors import TrainingError
-from workbench.events import publish
 from workbench.training import backends, labels, monitoring, store
 from workbench.training.backends import Backend, FitRequest, FitResult
 from workbench.training.balance import balance
 from workbench.training.failures import explain
 from workbench.training.model import Model
-from workbench.training.progress import Progress, forget, live_history, request_stop
+from workbench.training.progress import (
+    Progress,
+    forget,
+    label,
+    live_history,
+    plural,
+    request_stop,
+    stopped_early,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -282,26 +289,29 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             features=dict(opts.resume.features),
             categories={**train.categories, **opts.resume.categories},
         )
-    arrays = train.encoded(
-        client, device=opts.device if caps.gpu else "cpu", dtype=caps.dtype, cluster=cluster
-    )
-    X, y, levels, dev, found = arrays  # the classes of these rows, found while encoding
-    classes = labels.check_classes(found, target, task)
-    if opts.resume is not None:
-        _check_resume(opts.resume, train, classes)
-        classes = np.asarray(opts.resume.classes) if opts.resume.classes is not None else None
-    y = labels.encode(y, classes, target, "the training set")
-    X, y, table = balance(client, X, y, cluster)
-    features = dict(train.features)
-    categories = {c: list(levels[c]) for c, k in features.items() if k == "categorical"}
-    valid_xy = None
-    if valid is not None:
-        view = replace(valid, features=features, categories=categories)  # train's column order
-        Xv, yv, *_ = view.encoded(client, device=dev, dtype=caps.dtype, cluster=cluster)
-        yv = labels.encode(yv, classes, target, "the validation set")
-        valid_xy = (Xv, yv)
+    bar = Progress(client, opts.rounds, desc=label(kind, train.source), show=opts.show)
+    reading = f"reading the data on {plural(cluster.n_workers, 'worker')}"
+    with bar.preparing(reading):  # the bar says what happens before round 1
+        arrays = train.encoded(
+            client, device=opts.device if caps.gpu else "cpu", dtype=caps.dtype, cluster=cluster
+        )
+        X, y, levels, dev, found = arrays  # the classes of these rows, found while encoding
+        classes = labels.check_classes(found, target, task)
+        if opts.resume is not None:
+            _check_resume(opts.resume, train, classes)
+            classes = np.asarray(opts.resume.classes) if opts.resume.classes is not None else None
+        y = labels.encode(y, classes, target, "the training set")
+        X, y, table = balance(client, X, y, cluster)
+        features = dict(train.features)
+        categories = {c: list(levels[c]) for c, k in features.items() if k == "categorical"}
+        valid_xy = None
+        if valid is not None:
+            view = replace(valid, features=features, categories=categories)  # train's order
+            Xv, yv, *_ = view.encoded(client, device=dev, dtype=caps.dtype, cluster=cluster)
+            yv = labels.encode(yv, classes, target, "the validation set")
+            valid_xy = (Xv, yv)
     n_classes = len(classes) if classes is not None else None
-    bar = Progress(client, opts.rounds, desc=f"{kind} {train.source}".strip(), show=opts.show)
+    bar.status(f"building the training matrices on {plural(len(table), 'worker')}")
     request = FitRequest(
         X=X,
         y=y,
@@ -348,7 +358,8 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
                 "device": dev,
                 "seconds": round(time.perf_counter() - start, 3),
                 "live_rounds": len(bar.rounds),
-                "interrupted": _interrupted(bar),
+                "interrupted": any("interrupted" in n.get("note", "") for n in bar.notes),
+                "stopped_early": bar.outcome,
                 "recoveries": [r.as_dict() for r in recoveries],
             },
         )
@@ -371,15 +382,15 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         recoveries.extend(result.recoveries)
         return result
 
-    publish(client, bar.topic, _started(bar, kind, train.source, dev, table))
-    end: dict[str, Any] = {"status": "failed", "best": None}  # for the end message
     try:
         fit = bar.run(
             in_span,
             on_interrupt=(lambda: client.run(request_stop, bar.topic)) if caps.interrupt else None,
             rounds_of=_rounds_of,
+            outcome=lambda fit: stopped_early(
+                _rounds_of(fit), opts.rounds, fit.best_iteration, fit.history
+            ),
         )
-        end.update(status="interrupted" if _interrupted(bar) else "done", best=fit.best_iteration)
     except Exception as e:
         failure = e if isinstance(e, TrainingError) else explain(client, kind, e)
         kept = _keep_last_checkpoint(bar, opts, model_of) if caps.checkpoints else None
@@ -392,8 +403,6 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         if not bar.abandoned:  # an abandoned training still has to see its stop request
             with contextlib.suppress(Exception):  # the scheduler may be gone
                 client.run(forget, bar.topic)
-        end["status"] = "abandoned" if bar.abandoned else end["status"]
-        publish(client, bar.topic, {"end": time.time(), "rounds": len(bar.rounds), **end})
     trained = model_of(fit.estimator, fit.history, fit.best_iteration, _rounds_of(fit))
     if valid_xy is not None:
         try:
@@ -402,24 +411,6 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         except (ValueError, TypeError) as e:  # e.g. an objective whose outputs are not scores
             logger.warning("the model is trained, but its validation metrics failed: %s", e)
     return trained
-
-
-def _started(bar: Progress, kind: str, source: str, device: str, table: Any) -> dict[str, Any]:
-    """The start message for readers of the training's events (see :mod:`workbench.events`)."""
-    return {
-        "start": time.time(),
-        "total": bar.total,
-        "title": bar.desc,
-        "model": kind,
-        "source": str(source),
-        "device": device,
-        "workers": {str(w): int(n) for w, n in table["rows"].items()},  # training rows
-    }
-
-
-def _interrupted(bar: Progress) -> bool:
-    """Whether the user interrupted the training (the model so far is returned)."""
-    return any("interrupted" in n.get("note", "") for n in bar.notes)
 
 
 def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:

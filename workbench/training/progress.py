@@ -5,21 +5,33 @@ event under a topic made for this training (:func:`new_topic`). On the client,
 :class:`Progress` subscribes to that topic, runs the training call in a thread, and shows each
 round as it arrives in a ``tqdm.auto`` bar (a widget in a notebook, text in a terminal), with
 the latest metrics. The rounds it receives become ``Model.history``.
+
+The bar opens before the first round with what is being done (reading the data, building the
+matrices) and ends in the state the training ended in: complete (green in a notebook) when it
+finished, early stopping included ("stopped early at 42, best round 21 (valid-auc 0.8387)"),
+red with "failed"/"interrupted" otherwise. In a notebook, the bar's plain-text form, which a
+saved notebook keeps for viewers without widgets (GitHub, nbviewer), is updated to that final
+state: the widget is displayed under a display id, and its display is updated when it closes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import queue
+import re
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pandas as pd
+
+from workbench.config import in_kernel, show_note
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +107,108 @@ def _postfix(metrics: dict[str, dict[str, float]]) -> str:
     return " ".join(f"{d}-{m}={v:.4g}" for d, ms in metrics.items() for m, v in ms.items())
 
 
+# The bar's last line when it does not end as tqdm's own full bar: no time left to estimate,
+# no rate, then how it ended (tqdm puts ", " before the postfix).
+_FINAL_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+_PART = re.compile(r"\[part \d+/\d+\]")  # Dataset.split's mark on its parts' sources
+_LABEL_WIDTH = 28
+
+
+def label(kind: str, source: str, width: int = _LABEL_WIDTH) -> str:
+    """The bar's label: the model kind and the dataset's short name (``"xgboost fraud"``).
+
+    The name is the last part of a path or URL that is not a glob (``data/fraud`` and
+    ``s3://b/fraud/*.parquet`` give ``fraud``), without a ``.parquet`` extension or the
+    ``[part 1/3]`` marks of :meth:`~workbench.data.dataset.Dataset.split`; a label longer than
+    ``width`` characters is cut with an ellipsis, so that it fits on one line beside the bar.
+    """
+    name = _PART.sub("", source).split("://", 1)[-1]
+    pieces = [p for p in re.split(r"[/\\]", name) if p and not any(c in p for c in "*?[{")]
+    short = pieces[-1].rsplit("@", 1)[-1] if pieces else ""  # never a URL's user:password@
+    short = short.removesuffix(".parquet").removesuffix(".pq")
+    text = f"{kind} {short}".strip()
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 worker"``, ``"2 workers"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def watched(history: dict[str, dict[str, list[float]]]) -> tuple[str, str] | None:
+    """The data set and metric early stopping watches: ``valid``'s last metric (else ``train``'s).
+
+    This is XGBoost's rule (the last metric of the last evaluation set), which
+    :func:`workbench.train` follows by naming the sets ``train`` then ``valid``.
+    """
+    data = "valid" if history.get("valid") else "train"
+    metrics = list(history.get(data) or {})
+    return (data, metrics[-1]) if metrics else None
+
+
+def stopped_early(
+    done: int, total: int, best: int | None, history: dict[str, dict[str, list[float]]]
+) -> str | None:
+    """The line that ends a training that stopped early, or ``None`` if it did not.
+
+    ``"stopped early at 42, best round 21 (valid-auc 0.8387)"``: 42 rounds ran (the bar's
+    count), and the model keeps rounds 0 to 21, round 21 (counted from 0, as
+    ``Model.best_iteration`` and ``Model.history``'s index count) being the best on the
+    watched metric (see :func:`watched`), whose value it had then.
+
+    Parameters
+    ----------
+    done
+        The rounds that ran.
+    total
+        The rounds asked for.
+    best
+        The best round (from 0), or ``None`` without early stopping.
+    history
+        ``{data: {metric: [value per round]}}``.
+    """
+    if best is None or done >= total:
+        return None
+    line = f"stopped early at {done}, best round {best}"
+    seen = watched(history)
+    if seen is not None:
+        values = history[seen[0]][seen[1]]
+        if 0 <= best < len(values) and not math.isnan(values[best]):
+            line += f" ({seen[0]}-{seen[1]} {values[best]:.4f})"
+    return line
+
+
+_NOWRAP = '<span style="white-space: nowrap">'
+
+
+@functools.cache
+def _widget_class(base: Any) -> Any:
+    """``base`` (tqdm's notebook bar) whose texts stay on one line.
+
+    tqdm's widget is a box of a label, the bar and a text; a narrow cell wraps the texts at
+    their ``/`` and ``-`` (``round/s``, ``valid-auc``), which splits them mid-word. Each text
+    is kept on one line (the box scrolls instead), in a single update of each widget.
+    """
+
+    class WidgetBar(base):
+        def display(self, *args: Any, **kwargs: Any) -> Any:
+            texts = [self.container.children[0], self.container.children[-1]]
+            with texts[0].hold_sync(), texts[1].hold_sync():
+                out = super().display(*args, **kwargs)
+                for w in texts:
+                    if w.value and not w.value.startswith(_NOWRAP):
+                        w.value = f"{_NOWRAP}{w.value}</span>"
+            return out
+
+    return WidgetBar
+
+
+def _is_widget_class(cls: Any) -> bool:
+    """Whether ``cls`` (what ``tqdm.auto`` chose) is tqdm's notebook widget bar."""
+    notebook = sys.modules.get("tqdm.notebook")  # imported by tqdm.auto in a notebook only
+    return notebook is not None and isinstance(cls, type) and issubclass(cls, notebook.tqdm)
+
+
 class Progress:
     """Follow a training from the client: a live bar and the history of every round.
 
@@ -120,6 +234,8 @@ class Progress:
         self.notes: list[dict[str, Any]] = []
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._bar: Any = None
+        self._display: Any = None  # the notebook widget's display handle (its display id)
+        self.outcome: str | None = None  # the line a training that stopped early ended with
         self.abandoned = False  # a second Ctrl-C: the call was left running, asked to stop
         self._owner = threading.get_ident()
         # the latest checkpoint from the workers: (rounds, booster bytes); set on arrival
@@ -156,7 +272,9 @@ class Progress:
                     self.note(f"could not write the checkpoint of round {latest[0]}: {e}")
         if "note" in msg:
             self.notes.append(msg)
-            if self._bar is not None:
+            if self._display is not None:  # a widget: a note below it, not a stdout block
+                show_note(msg["note"])
+            elif self._bar is not None:
                 self._bar.write(f"workbench: {msg['note']}")
             else:
                 logger.info(msg["note"])
@@ -174,25 +292,98 @@ class Progress:
         if threading.get_ident() == self._owner:
             self._drain()
 
+    # --- the bar -----------------------------------------------------------------------
+    def _open(self) -> None:
+        """Show the bar (once): a widget under a display id in a notebook, else text."""
+        if self._bar is not None or not self.show:
+            return
+        from tqdm.auto import tqdm
+
+        options: dict[str, Any] = {"total": self.total, "desc": self.desc, "unit": "round"}
+        if not (_is_widget_class(tqdm) and in_kernel()):
+            self._bar = tqdm(leave=True, **options)
+            return
+        from IPython.display import display
+
+        self._bar = _widget_class(tqdm)(leave=True, display=False, **options)
+        self._display = display(self._bar.container, display_id=True)
+
+    def status(self, text: str) -> None:
+        """Say what is being done before the first round (``"building the matrices..."``).
+
+        It opens the bar and shows ``text`` where the metrics will be; the first round
+        replaces it.
+        """
+        self._open()
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+
+    @contextlib.contextmanager
+    def preparing(self, text: str) -> Iterator[None]:
+        """Show ``text`` (:meth:`status`) while the block runs; a failure there ends the bar."""
+        self.status(text)
+        try:
+            yield
+        except BaseException:
+            self._close("failed")
+            raise
+
+    def _close(self, how: str, done: int | None = None, line: str | None = None) -> None:
+        """End the bar: ``"done"`` (complete, with ``line`` if given) or failed/interrupted.
+
+        A training that ran fewer rounds than asked and succeeded (early stopping) ends with a
+        full bar of ``done`` rounds and ``line``; a failure or an interruption keeps the bar
+        where it was, red in a notebook, and says so instead of a stale time estimate. The
+        widget's display is then updated, so that its plain text is this final state. The bar
+        never costs a training its result: a failure here is logged.
+        """
+        try:
+            self._end(how, done, line)
+        except Exception as e:
+            logger.warning("could not finish the progress bar: %s", e)
+
+    def _end(self, how: str, done: int | None, line: str | None) -> None:
+        bar = self._bar
+        if bar is None or bar.disable:
+            return
+        widget = self._display is not None
+        if how == "done":
+            done = bar.n if done is None else done
+            if 0 < done < bar.total or line:
+                bar.n = bar.total = max(done, 1)
+                if widget:
+                    bar.container.children[1].max = bar.total
+                bar.bar_format = _FINAL_FORMAT
+                bar.set_postfix_str(line or f"finished after {plural(done, 'round')}", False)
+        else:
+            bar.bar_format = _FINAL_FORMAT
+            bar.set_postfix_str(f"{how} after {plural(bar.n, 'round')}", refresh=False)
+            if widget:  # red even if every round had run (tqdm would make it green)
+                bar.disp(bar_style="danger")
+        bar.close()
+        if widget:
+            self._display.update(bar.container)
+
     # --- running -----------------------------------------------------------------------
     def run(
         self,
         fn: Callable[[], T],
         on_interrupt: Callable[[], None] | None = None,
         rounds_of: Callable[[T], int] | None = None,
+        outcome: Callable[[T], str | None] | None = None,
     ) -> T:
         """Run ``fn`` (the blocking training call) in a thread while showing its rounds.
 
         The first Ctrl-C calls ``on_interrupt`` (which should ask the workers to stop after
         the current round) and keeps waiting for the model so far; a second one gives up.
         ``rounds_of(result)`` says how many rounds the call finished, so that the events still
-        on their way are waited for (briefly) before the bar closes.
+        on their way are waited for (briefly) before the bar closes. ``outcome(result)`` is
+        the line a training that stopped early ends with (:func:`stopped_early`), or
+        ``None``; it is kept in :attr:`outcome`. An interrupted training (its model so far
+        returned) ends as interrupted, not complete.
         """
-        from tqdm.auto import tqdm
-
         self.client.subscribe_topic(self.topic, self._on_event)
-        if self.show:
-            self._bar = tqdm(total=self.total, desc=self.desc, unit="round", leave=True)
+        self._open()
         result: dict[str, Any] = {}
 
         def target() -> None:
@@ -204,6 +395,7 @@ class Progress:
 
         thread = threading.Thread(target=target, name=f"{self.topic}-call", daemon=True)
         interrupted = False
+        done: int | None = None
         try:
             thread.start()
             while thread.is_alive():
@@ -220,14 +412,20 @@ class Progress:
                     on_interrupt()
                 self._drain()
             if "value" in result and rounds_of is not None:
-                self._flush(rounds_of(result["value"]))
+                done = rounds_of(result["value"])
+                self._flush(done)
+            if "value" in result and outcome is not None and not interrupted:
+                self.outcome = outcome(result["value"])
         finally:
             self.client.unsubscribe_topic(self.topic)
             self._drain()
             with contextlib.suppress(Exception):  # the scheduler may be gone
                 self.client.run_on_scheduler(_truncate, topic=self.topic)
-            if self._bar is not None:
-                self._bar.close()
+            stopped = interrupted or self.abandoned
+            if "value" in result and not stopped:
+                self._close("done", done, self.outcome)
+            else:
+                self._close("interrupted" if stopped else "failed")
         if "error" in result:
             raise result["error"]
         return result["value"]

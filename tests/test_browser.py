@@ -1,4 +1,4 @@
-"""The Dask dashboard and the workbench's HTML reprs, rendered in a real headless Chromium.
+"""The Dask dashboard, its workbench training page and the HTML reprs, in a real headless Chromium.
 
 The browser is the system's ``chromium`` (Debian's package, which ``.ci/run`` installs), driven
 by Playwright: no browser is downloaded at test time. Screenshots are kept in ``artifacts/``
@@ -20,6 +20,7 @@ from distributed import get_task_stream
 
 import workbench as wb
 from tests.conftest import span_prefixes
+from workbench.dashboard import URL
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("WORKBENCH_ARTIFACTS", Path(__file__).parents[1] / "artifacts"))
@@ -77,6 +78,36 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+@pytest.fixture(scope="module")
+def fraud(cluster: wb.Cluster, tmp_path_factory: pytest.TempPathFactory) -> wb.Dataset:
+    client = cluster.get_client()
+    path = tmp_path_factory.mktemp("data") / "fraud"
+    wb.generate("fraud", 20_000, path, partitions=4, client=client)
+    return wb.load(
+        path, target="is_fraud", categorical=["merchant_category", "device"], client=client
+    )
+
+
+def _open(browser: Any, url: str, width: int, height: int) -> tuple[Any, list[str]]:
+    """A new page at ``url``, and the list its console messages go to."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+    page.goto(url, wait_until="load", timeout=60_000)
+    return page, messages
+
+
+def _shot_and_close(page: Any, messages: list[str], name: str) -> None:
+    """Screenshot ``page`` to ARTIFACTS/name, check it is drawn and the console is clean."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / name
+    page.screenshot(path=str(shot), full_page=True)
+    assert _looks_drawn(shot) > 50, f"the screenshot {name} is blank"
+    errors = [m for m in messages if m.startswith("error") and "favicon" not in m]
+    assert not errors, errors
+    page.close()
+
+
 def _looks_drawn(png: Path) -> int:
     """How many distinct colours the screenshot has (a blank page has one or two)."""
     import matplotlib.image
@@ -86,14 +117,10 @@ def _looks_drawn(png: Path) -> int:
 
 
 def test_the_dashboard_shows_the_workers_and_the_trainings_tasks(
-    cluster: wb.Cluster, browser: Any, tmp_path: Path
+    cluster: wb.Cluster, browser: Any, fraud: wb.Dataset
 ) -> None:
     client = cluster.get_client()
-    path = tmp_path / "fraud"
-    wb.generate("fraud", 20_000, path, partitions=4, client=client)
-    ds = wb.load(
-        path, target="is_fraud", categorical=["merchant_category", "device"], client=client
-    ).persist(client=client)
+    ds = fraud.persist(client=client)
     with get_task_stream(client) as stream:
         wb.train(ds, rounds=5, params={"max_depth": 3}, client=client, progress=False)
     prefixes = client.run_on_scheduler(span_prefixes)["workbench-train-xgboost"]
@@ -103,10 +130,7 @@ def test_the_dashboard_shows_the_workers_and_the_trainings_tasks(
     workers = set(client.scheduler_info(n_workers=-1)["workers"])
     assert len(workers) == 2
 
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    messages: list[str] = []
-    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
-    page.goto(cluster.dashboard_link, wait_until="load", timeout=60_000)
+    page, messages = _open(browser, cluster.dashboard_link, 1600, 1000)
     assert "Dask" in page.title()
     page.wait_for_function(
         f"() => {{ const s = ({SOURCES_JS})(); return s && s.some("
@@ -124,13 +148,7 @@ def test_the_dashboard_shows_the_workers_and_the_trainings_tasks(
     names = set().union(*(set(map(str, t.get("worker", []))) for t in sources))
     escaped = set().union(*(set(map(str, t.get("escaped_worker", []))) for t in sources))
     assert workers <= names | escaped, "the workers are not on the status page"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "dashboard-status.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert _looks_drawn(shot) > 50, "the dashboard screenshot is blank"
-    errors = [m for m in messages if m.startswith("error") and "favicon" not in m]
-    assert not errors, errors
-    page.close()
+    _shot_and_close(page, messages, "dashboard-status.png")
 
 
 def test_cluster_and_dataset_reprs_display(
@@ -165,3 +183,53 @@ def test_cluster_and_dataset_reprs_display(
         page.screenshot(path=str(ARTIFACTS / f"{name}-repr.png"), full_page=True)
         assert _looks_drawn(ARTIFACTS / f"{name}-repr.png") > 20  # text, anti-aliased
     page.close()
+
+
+def test_the_training_page_draws_the_rounds_as_they_come(
+    cluster: wb.Cluster, browser: Any, fraud: wb.Dataset
+) -> None:
+    client = cluster.get_client()
+    train, valid = fraud.split((0.8, 0.2), seed=0)
+    rounds = 12
+    url = cluster.dashboard_link.rsplit("/", 1)[0] + URL
+    page, messages = _open(browser, url, 1400, 1100)
+    assert "Workbench training" in page.title()
+    page.get_by_text("Workbench training", exact=False).first.wait_for(timeout=60_000)
+    # opened before the training: what follows arrives through the page's live updates
+    model = wb.train(
+        train,
+        valid,
+        rounds=rounds,
+        checkpoint_every=4,
+        params={"max_depth": 3},
+        client=client,
+        progress=False,
+        eval_train=True,
+    )
+    drawn = (
+        f"() => {{ const s = ({SOURCES_JS})(); return s && s.some("
+        f"(t) => t.round && t.valid && t.train && t.round.length === {rounds}); }}"
+    )
+    page.wait_for_function(drawn, timeout=60_000)
+    page.locator("b", has_text="finished").wait_for(timeout=30_000)  # the header, once ended
+    page.wait_for_timeout(1000)  # the tables' and markers' update of the same tick
+    sources = page.evaluate(SOURCES_JS)
+    curves = [t for t in sources if "round" in t and "valid" in t and "train" in t]
+    assert {len(t["round"]) for t in curves} == {rounds}
+    assert len(curves) == 2  # one figure per metric: logloss and auc, a line per data set
+    for curve in curves:
+        assert curve["round"] == list(range(rounds))
+        metric = next(
+            m
+            for m in ("logloss", "auc")
+            if np.allclose(curve["valid"], model.history[f"valid-{m}"], rtol=1e-12)
+        )
+        np.testing.assert_allclose(curve["train"], model.history[f"train-{metric}"], rtol=1e-12)
+    marks = [t["round"] for t in sources if set(t) == {"round", "value"} and t["round"]]
+    assert marks == [[3, 7, 11]] * 2  # the checkpoints after rounds 4, 8 and 12, on each figure
+    for worker in model.info["placement"]:  # the workers table
+        assert page.get_by_text(worker, exact=True).count() == 1
+    assert page.get_by_text(f"round {rounds} of {rounds}").count() == 1
+    assert page.get_by_text(f"{rounds} / {rounds}", exact=True).count() == 1  # trainings table
+    assert page.get_by_text("model of 4 rounds", exact=False).count() >= 1  # the events table
+    _shot_and_close(page, messages, "dashboard-training.png")

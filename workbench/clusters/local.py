@@ -1,8 +1,9 @@
 """Local deployments: distributed's ``LocalCluster`` and dask-cuda's ``LocalCUDACluster``.
 
 Both are the engine's own classes, configured: the workbench picks a layout for the machine,
-binds to localhost (with TLS by default where told to bind elsewhere), adds the idle timeout,
-and falls back from an RMM pool to CuPy's asynchronous allocator where RMM is not installed.
+binds to localhost (with TLS by default where told to bind elsewhere), adds the idle timeout
+and the workbench's training page to the dashboard (:mod:`workbench.dashboard`), and falls
+back from an RMM pool to CuPy's asynchronous allocator where RMM is not installed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from workbench import config
 from workbench.clusters.guard import check_main_guard
 from workbench.clusters.profiles import Profile
+from workbench.dashboard import scheduler_options
 from workbench.errors import GPUUnavailableError, MissingDependencyError, ProfileError
 from workbench.hardware import detect_gpus, hardware
 
@@ -164,6 +166,8 @@ def _common_kwargs(
         if security is None and opts.get("processes") is False:
             opts["protocol"] = "tcp://"  # an in-process cluster given a host listens on it
     opts["dashboard_address"] = dashboard_address
+    # the workbench's training page in the dashboard, and the plugin that feeds it
+    opts["scheduler_kwargs"] = scheduler_options(opts.get("scheduler_kwargs"))
     if security is not None:
         opts["security"] = security
         opts["protocol"] = "tls://"

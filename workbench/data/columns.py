@@ -36,3 +36,18 @@ def with_categories(frame: dd.DataFrame, categories: dict[str, list[Any]]) -> dd
         return frame
     meta = set_levels(frame._meta, categories)
     return frame.map_partitions(set_levels, categories, meta=meta)
+
+
+def identifier_kind(dtype: Any) -> str | None:
+    """What a column of this dtype could be as a row identifier: ``integer``, ``text`` or ``None``.
+
+    Integers (not booleans) and strings can identify rows; floats, booleans, categoricals and
+    dates cannot (``load`` tells those that do from how their values follow each other).
+    """
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return None
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        return "text"
+    return None

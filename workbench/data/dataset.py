@@ -67,7 +67,7 @@ class Dataset:
     Attributes
     ----------
     frame
-        The lazy Dask DataFrame (features and target).
+        The lazy Dask DataFrame (features, target and id columns).
     target
         The target column, or ``None``.
     features
@@ -94,6 +94,9 @@ class Dataset:
         found them; ``None`` when unknown (``check=False``, or after a split, whose parts may
         lack a class) or for regression. Training takes the classes of the rows it trains on
         from :meth:`encoded`.
+    id_columns
+        Columns of :attr:`frame` that identify rows (``transaction_id``): kept with the rows,
+        never features. ``load`` names them (see its ``id_columns``).
     """
 
     frame: dd.DataFrame
@@ -108,6 +111,7 @@ class Dataset:
     placement: Placement | None = None
     plan: ReadPlan | None = field(default=None, repr=False, compare=False)
     classes: list[Any] | None = None
+    id_columns: list[str] = field(default_factory=list)
 
     # --- shape -------------------------------------------------------------------------
     @property
@@ -133,9 +137,13 @@ class Dataset:
         return int(self.rows)  # type: ignore[arg-type]
 
     def with_frame(self, frame: dd.DataFrame, **changes: Any) -> Dataset:
-        """A copy with another frame; rows, bytes, placement, plan, classes reset unless given."""
+        """A copy with another frame; rows, bytes, placement, plan, classes reset unless given.
+
+        The id columns are those of this dataset's that ``frame`` still has.
+        """
         for key in ("rows", "nbytes", "placement", "plan", "classes"):
             changes.setdefault(key, None)
+        changes.setdefault("id_columns", [c for c in self.id_columns if c in frame.columns])
         return replace(self, frame=frame, **changes)
 
     # --- operations (the work is done in their own modules) -----------------------------
@@ -245,7 +253,11 @@ class Dataset:
     # --- reprs -------------------------------------------------------------------------
     def _column_rows(self) -> list[dict[str, Any]]:
         dtypes = self.frame.dtypes
-        out = []
+        out: list[dict[str, Any]] = [
+            {"name": c, "role": "id", "kind": "", "dtype": str(dtypes[c]), "levels": None}
+            for c in self.id_columns
+            if c in dtypes
+        ]
         for name, kind in self.features.items():
             levels = self.categories.get(name)
             out.append(
@@ -277,10 +289,11 @@ class Dataset:
             f"{n}:{'cat' if k == 'categorical' else 'num'}" for n, k in self.features.items()
         )
         source = redact(self.source)  # a URL's password is not shown
+        ids = f", id_columns={self.id_columns!r}" if self.id_columns else ""
         return (
             f"<workbench.Dataset {source!r}: {rows} rows x {len(self.features)} features "
-            f"[{kinds}], target={self.target!r} ({self.task}), {self.npartitions} partitions, "
-            f"{size}{where}>"
+            f"[{kinds}], target={self.target!r} ({self.task}){ids}, {self.npartitions} "
+            f"partitions, {size}{where}>"
         )
 
     def _repr_html_(self) -> str:

@@ -27,19 +27,35 @@ from workbench.data.generators import (
     meta,
     partition_sizes,
 )
-from workbench.data.parquet import ReadPlan, parquet_frame, parquet_reader, pieces
+from workbench.data.parquet import ReadPlan, Roles, parquet_frame, parquet_reader, pieces
 from workbench.data.sources import inspect_source
 
 logger = logging.getLogger(__name__)
 
 
+def roles(name: str) -> Roles:
+    """The roles of a generator's columns, which every file it writes carries.
+
+    The target and task are the generator's; its ``*_id`` columns (``transaction_id``,
+    ``reading_id``: the global row number) are id columns; every other column is a feature,
+    categorical where the generator makes it so.
+    """
+    gen = get_generator(name)
+    columns = [c for c in meta(name).columns if c != gen.target]
+    ids = tuple(c for c in columns if c.endswith("_id"))
+    features = {
+        c: ("categorical" if c in gen.categorical else "numeric") for c in columns if c not in ids
+    }
+    return Roles(gen.target, gen.task, features, ids)
+
+
 def _write_partition(
     name: str, url: str, file: str, index: int, n_rows: int, first_row: int, seed: int
 ) -> tuple[int, int]:
-    """Make partition ``index`` and write it as the file ``file`` under ``url``."""
+    """Make partition ``index`` and write it, with the columns' roles, as ``file`` under ``url``."""
     frame = make_partition(name, n_rows, seed, index, first_row)
     fs, root = url_to_fs(url)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = roles(name).stamp(pa.Table.from_pandas(frame, preserve_index=False))
     with fs.open(f"{root}/{file}", "wb") as f:
         pq.write_table(table, f)
     return index, int(table.nbytes)
@@ -143,8 +159,10 @@ def generate(
     time. The folder gets ``_workbench.json`` (who wrote it, the generator, rows, partitions,
     seed and the files written) and, once every file is written, ``_SUCCESS``. Both start
     with ``_``, so ``load`` does not read them as data; ``load`` reads the files the stamp
-    lists. The folder is checked and replaced by :mod:`workbench.data.folders`, which owns
-    these rules:
+    lists. Each file's Parquet metadata carries the columns' roles (:func:`roles`: target,
+    task, feature kinds, id columns), so ``wb.load(path)`` needs no ``target=`` or
+    ``categorical=`` and leaves the id columns out of the features. The folder is checked
+    and replaced by :mod:`workbench.data.folders`, which owns these rules:
 
     On a local disk the files (``part.00000.parquet`` onwards) land in a temporary sibling
     ``PATH.tmp-XXXXXXXX``. When all are written, an existing ``PATH`` is renamed aside to
@@ -208,32 +226,31 @@ def generate(
     finally:
         if bar is not None:
             bar.close()
-    empty = meta(name)
+    described = roles(name)
     files = inspect_source(fs.unstrip_protocol(root))  # footers only
     assert files.schema is not None
     plan = ReadPlan(parquet_reader(files.schema), tuple(pieces(files.urls, files.groups)))
     frame = parquet_frame(plan.reader, list(plan.pieces), files.schema)
+    empty = meta(name)
     categories = {c: list(empty[c].cat.categories) for c in gen.categorical}
     frame = with_categories(frame, categories)
-    # row identifiers (transaction_id, reading_id) stay in the files but are not features
-    features = {
-        c: ("categorical" if c in gen.categorical else "numeric")
-        for c in empty.columns
-        if c != gen.target and not c.endswith("_id")
-    }
-    frame = frame[[*features, gen.target]]
+    # row identifiers (transaction_id, reading_id) stay with the rows but are not features,
+    # as wb.load(path) of these files makes them
+    ids = list(described.id_columns)
+    frame = frame[[*ids, *described.features, gen.target]]
     parts = f"{len(sizes)} partition{'s' if len(sizes) != 1 else ''}"
     logger.info("wrote %s rows of %r in %s to %s", f"{rows:,}", name, parts, shown(url))
     return Dataset(
         frame,
         gen.target,
-        features,
+        dict(described.features),
         gen.task,
         categories,
         url,
         rows,
         nbytes or None,
         plan=plan.describing(frame),
+        id_columns=ids,
     )
 
 

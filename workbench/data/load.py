@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dask
@@ -26,13 +26,14 @@ from workbench.data.catalog import (
     get_entry,
     resolve_entry,
 )
-from workbench.data.columns import numeric_kind, with_categories
+from workbench.data.columns import identifier_kind, numeric_kind, with_categories
 from workbench.data.dataset import Dataset
 from workbench.data.generate import ensure_generated
 from workbench.data.parquet import (
     ParquetReader,
     Piece,
     ReadPlan,
+    Roles,
     data_columns,
     parquet_frame,
     parquet_reader,
@@ -71,10 +72,12 @@ def _feature_kinds(
     categorical: Sequence[str],
     ignore: Mapping[str, str],
     schema: pa.Schema | None = None,
+    pending: Collection[str] = (),
 ) -> dict[str, str]:
     """Decide each feature column's kind; refuse undeclared strings and unusable types.
 
-    ``schema`` (Parquet's Arrow schema) tells lists, structs and maps from strings.
+    ``schema`` (Parquet's Arrow schema) tells lists, structs and maps from strings. Columns in
+    ``pending`` (strings that may identify rows, decided by the check pass) get no kind yet.
     """
     declared: dict[str, str] = {c: "categorical" for c in categorical} | dict(ignore)
     if isinstance(features, Mapping):
@@ -100,25 +103,126 @@ def _feature_kinds(
         raise ValueError(f"the target {target!r} cannot also be a feature")
     if schema is not None:  # lists, structs and maps are neither numbers nor categories
         _refuse_nested(schema, names)
-    kinds: dict[str, str] = {}
+    return {
+        col: _kind(col, frame.dtypes[col], declared.get(col) == "categorical")
+        for col in names
+        if col not in pending
+    }
+
+
+def _kind(col: str, dtype: Any, categorical: bool) -> str:
+    """A feature's kind from its dtype; refuse undeclared strings, dates and other types."""
+    if categorical or isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if numeric_kind(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        raise DataError(
+            f"column {col!r} holds dates ({dtype}); turn it into numbers first (e.g. day of "
+            "week, days since a start) or leave it out with features=[...]"
+        )
+    raise DataError(
+        f"column {col!r} holds strings ({dtype}) but is not declared categorical; "
+        f"pass categorical=[{col!r}] (or features={{{col!r}: 'categorical'}}), or leave "
+        "it out with features=[...]"
+    )
+
+
+def _check_id_columns(
+    id_columns: object, frame: pd.DataFrame, target: str | None
+) -> list[str] | None:
+    """The columns named by ``id_columns``, checked; ``None`` for ``"auto"``."""
+    if isinstance(id_columns, str):
+        if id_columns == "auto":
+            return None
+        raise TypeError(
+            f"id_columns={id_columns!r}: pass 'auto', a list of column names "
+            f"(id_columns=[{id_columns!r}]) or None"
+        )
+    if id_columns is None:
+        return []
+    if not isinstance(id_columns, Sequence) or not all(isinstance(c, str) for c in id_columns):
+        raise TypeError(
+            f"id_columns must be 'auto', a list of column names or None; got {id_columns!r}"
+        )
+    names = list(dict.fromkeys(id_columns))
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"id_columns {missing} are not in the data; its columns are {list(frame.columns)}"
+        )
+    if target in names:
+        raise ValueError(f"the target {target!r} cannot also be an id column")
+    return names
+
+
+def _id_candidates(
+    frame: pd.DataFrame, names: list[str], stats: Mapping[str, Any]
+) -> dict[str, str]:
+    """The columns of ``names`` the check pass should test as row identifiers, and their kind.
+
+    Integer and string columns only. An integer column whose Parquet statistics already rule
+    it out (a missing value, or a range narrower than its rows: some value repeats) is not
+    read for it.
+    """
+    out: dict[str, str] = {}
     for col in names:
-        dtype = frame.dtypes[col]
-        if declared.get(col) == "categorical" or isinstance(dtype, pd.CategoricalDtype):
-            kinds[col] = "categorical"
-        elif numeric_kind(dtype):
-            kinds[col] = "numeric"
-        elif pd.api.types.is_datetime64_any_dtype(dtype):
-            raise DataError(
-                f"column {col!r} holds dates ({dtype}); turn it into numbers first (e.g. day of "
-                "week, days since a start) or leave it out with features=[...]"
+        kind = identifier_kind(frame.dtypes[col])
+        st = stats.get(col)
+        if kind == "integer" and st is not None:
+            span = None if st.min is None else int(st.max) - int(st.min) + 1
+            if st.nulls or span is None or span < st.rows:
+                continue
+        if kind is not None:
+            out[col] = kind
+    return out
+
+
+def _identifiers(
+    id_columns: object,
+    shape: pd.DataFrame,
+    target: str | None,
+    features: Sequence[str] | Mapping[str, str] | None,
+    categorical: Sequence[str],
+    ignore: Mapping[str, str],
+    roles: Roles | None,
+    stats: Mapping[str, Any],
+    check: bool,
+) -> tuple[list[str], dict[str, str]]:
+    """The id columns known before any data is read, and those the check pass should test.
+
+    See ``id_columns`` of :func:`load`: a list names them; ``"auto"``, when ``features`` is
+    ``None``, takes those of the files' roles and, when ``check`` runs, tests the undeclared
+    integer and string columns (:func:`_id_candidates`).
+    """
+    named = _check_id_columns(id_columns, shape, target)
+    if isinstance(features, str):
+        return [], {}  # refused with its own message by _feature_kinds
+    chosen: set[str] = set()
+    if isinstance(features, Mapping):
+        chosen = {c for c, kind in features.items() if kind != "ignore"}
+    elif features is not None:
+        chosen = set(features)
+    if named is not None:
+        both = [c for c in named if c in chosen]
+        if both:
+            raise ValueError(
+                f"column(s) {both} are named both in features and in id_columns; a column is "
+                "either a feature or an id column"
             )
-        else:
-            raise DataError(
-                f"column {col!r} holds strings ({dtype}) but is not declared categorical; "
-                f"pass categorical=[{col!r}] (or features={{{col!r}: 'categorical'}}), or leave "
-                "it out with features=[...]"
-            )
-    return kinds
+        return named, {}
+    if features is not None:
+        return [], {}  # the features are named: no other column is read
+    known = [
+        c
+        for c in (roles.id_columns if roles is not None else ())
+        if c in shape.columns and c != target and c not in ignore
+    ]
+    if not check:
+        return known, {}
+    declared = {*categorical, *ignore, *known, *([target] if target else [])}
+    undeclared = [c for c in shape.columns if c not in declared]
+    return known, _id_candidates(shape, undeclared, stats)
 
 
 @dataclass
@@ -131,6 +235,7 @@ class _Checks:
     numeric: list[str]
     classes: bool
     known: dict[str, Any] | None  # the target's checks, settled by its statistics
+    ids: dict[str, str] = field(default_factory=dict)  # columns to test as row identifiers
     summaries: list[dict[str, Any]] | None = None  # already there
     futures: list[Any] | None = None  # one task per Parquet piece
 
@@ -143,11 +248,13 @@ def _start_checks(
     stats: dict[str, Any],
     rows: int | None,
     client: Any,
+    ids: dict[str, str] | None = None,
 ) -> _Checks:
     """Start the check pass over the columns that need it (finish with :func:`_finish_checks`).
 
-    That is the target, the categorical columns' levels, and the numeric features that lack
-    Parquet statistics (nulls, range). No shuffle: each partition reports a few values
+    That is the target, the categorical columns' levels, the numeric features that lack
+    Parquet statistics (nulls, range), and the columns ``ids`` to test as row identifiers
+    (:func:`workbench.data.summary.order`). No shuffle: each partition reports a few values
     (:func:`workbench.data.summary.summarize`) and the client combines them. Parquet pieces
     are read into Arrow by one task each, those columns only; CSV partitions go through the
     frame. An integer or boolean target whose statistics settle the check (its nulls, and for
@@ -163,12 +270,15 @@ def _start_checks(
         [c for c, k in kinds.items() if k == "numeric" and c not in stats],
         classes,
         known,
+        dict(ids or {}),
     )
     if plan is None:
         return run
-    needed = list(dict.fromkeys([*run.categorical, *run.numeric, *filter(None, [run.target])]))
+    needed = list(
+        dict.fromkeys([*run.categorical, *run.numeric, *run.ids, *filter(None, [run.target])])
+    )
     if not needed and rows is not None:  # the footers say it all
-        run.summaries = [{"rows": rows, "levels": {}, "numeric": {}}]
+        run.summaries = [{"rows": rows, "levels": {}, "numeric": {}, "order": {}}]
         return run
     run.futures = ensure_client(client).map(
         _summarize_piece,
@@ -179,6 +289,7 @@ def _start_checks(
         categorical=run.categorical,
         numeric=run.numeric,
         classes=classes,
+        ids=list(run.ids),
         pure=False,
     )
     return run
@@ -200,13 +311,15 @@ def _finish_checks(
             run.categorical,
             run.numeric,
             run.classes,
+            list(run.ids),
             meta=("summary", object),  # each partition is a dict
             enforce_metadata=False,
             align_dataframes=False,
         )
         with client.as_current():
             summaries = list(dask.compute(*summary.to_delayed()))
-    out = combine(summaries, run.categorical, run.numeric)
+    text = [c for c, kind in run.ids.items() if kind == "text"]
+    out = combine(summaries, run.categorical, run.numeric, list(run.ids), text)
     if run.known is not None:
         out.update(run.known)
     for c, st in stats.items():
@@ -246,11 +359,12 @@ def _summarize_piece(
     categorical: list[str],
     numeric: list[str],
     classes: bool,
+    ids: list[str],
 ) -> dict[str, Any]:
     """:func:`summarize` of one Parquet piece, reading only ``columns``."""
     table = reader.table(piece, columns)
     try:
-        return summarize(table, target, categorical, numeric, classes)
+        return summarize(table, target, categorical, numeric, classes, ids)
     except pa.ArrowException as err:
         raise piece_error(piece, err, f"checking the columns {columns}") from None
 
@@ -312,6 +426,7 @@ def load(
     format: str | None = None,
     storage_options: dict[str, Any] | None = None,
     check: bool | None = None,
+    id_columns: str | Sequence[str] | None = "auto",
     client: Any = None,
 ) -> Dataset:
     """Load a partitioned table as a :class:`Dataset`.
@@ -324,8 +439,9 @@ def load(
     target
         The target column (a catalog entry names its own).
     features
-        The feature columns: ``None`` for every other column, a list of names, or a mapping
-        of names to kinds (``numeric``, ``categorical``, or ``ignore`` to leave one out).
+        The feature columns: ``None`` for every other column but the row identifiers (see
+        ``id_columns``), a list of names, or a mapping of names to kinds (``numeric``,
+        ``categorical``, or ``ignore`` to leave one out). A column named here is a feature.
     categorical
         Columns to treat as categorical (string columns must be declared).
     columns, filters
@@ -340,6 +456,21 @@ def load(
     check
         Check target, categories and columns with one pass over the data (default
         ``workbench.data.check``); without it, categorical levels stay unknown.
+    id_columns
+        Columns that identify rows (``transaction_id``): kept in ``ds.frame`` with the rows,
+        never features, shown in the dataset's summary as ``ds.id_columns``.
+
+        - ``"auto"`` (the default): where ``features`` is ``None``, those the files' metadata
+          names (data written by :func:`workbench.generate`), and, when the check pass runs,
+          every other undeclared integer or string column that identifies the rows:
+          no value missing, and each value greater than the one before through all the files
+          in order (or each smaller), so none repeats; a string column also when no value
+          repeats within a partition (a UUID). The pass reads such a column only where its
+          Parquet statistics leave it possible (no nulls, a range as wide as its rows).
+        - a list of names: exactly those columns, nothing detected.
+        - ``None`` or ``[]``: no identifier columns; every column is a feature.
+
+        To train on an identifier anyway, name it in ``features`` or pass ``id_columns=None``.
     client
         The Dask client for that pass; the current one by default.
 
@@ -354,7 +485,17 @@ def load(
     DataError
         A corrupt file, files with different schemas (the file named), a missing target, a
         non-numeric, NaN or single-class target for classification, an undeclared string
-        feature, zero rows.
+        feature that does not identify rows, zero rows, an id column that is not in the data.
+    ValueError
+        A bad task, kind or option value; a column named both a feature and an id column.
+    TypeError
+        ``id_columns`` is neither ``"auto"``, a list of names nor ``None``.
+
+    Notes
+    -----
+    Files written by :func:`workbench.generate` carry their roles (target, task, feature
+    kinds, id columns) in their Parquet metadata (:class:`~workbench.data.parquet.Roles`):
+    loading them by path needs no ``target=`` or ``categorical=``; what is passed wins.
     """
     source = os.fspath(source)
     if not isinstance(source, str) or not source:
@@ -408,6 +549,22 @@ def load(
             raise ValueError("filters= works for Parquet only; filter the CSV rows after loading")
         frame = dd.read_csv(list(files.urls), usecols=read_columns, storage_options=storage_options)
         shape = frame._meta
+    roles = Roles.of(files.schema)
+    if roles is not None:  # the files say what their columns are; what is passed wins
+        present = set(shape.columns)
+        if target is None and roles.target in present:
+            target = roles.target
+        if task is None and target is not None and target == roles.target and roles.task in TASKS:
+            task = roles.task
+        declared = set(categorical) | set(ignore)
+        categorical = [
+            *categorical,
+            *(
+                c
+                for c, kind in roles.features.items()
+                if kind == "categorical" and c in present and c != target and c not in declared
+            ),
+        ]
     if target is not None and target not in shape.columns:
         raise DataError(
             f"the target {target!r} is not a column of {shown(source)!r}; its columns are "
@@ -415,8 +572,22 @@ def load(
         )
     if files.schema is not None and target is not None:
         _refuse_nested(files.schema, [target])
-    kinds = _feature_kinds(shape, target, features, categorical, ignore, files.schema)
-    selected = [*kinds, *([target] if target else [])]
+    do_check = config.get("data.check", check)
+    stats = files.stats if filters is None else {}
+    ids, candidates = _identifiers(
+        id_columns, shape, target, features, categorical, ignore, roles, stats, bool(do_check)
+    )
+    pending = [c for c, kind in candidates.items() if kind == "text"]  # strings: decided later
+    kinds = _feature_kinds(
+        shape,
+        target,
+        features,
+        categorical,
+        {**ignore, **dict.fromkeys(ids, "ignore")},
+        files.schema,
+        pending,
+    )
+    selected = list(dict.fromkeys([*ids, *kinds, *pending, *([target] if target else [])]))
     plan = None
     if files.format == "parquet":
         plan = ReadPlan(
@@ -427,19 +598,33 @@ def load(
     nbytes = (
         files.nbytes if files.format == "parquet" and filters is None and columns is None else None
     )
-    do_check = config.get("data.check", check)
     checks: Any = None
     if do_check:  # the workers read while the frame is made here
-        stats = files.stats if filters is None else {}
-        checks = _start_checks(plan, target, kinds, task, stats, rows, client)
+        checks = _start_checks(plan, target, kinds, task, stats, rows, client, candidates)
     if plan is not None:
         frame = parquet_frame(plan.reader, list(plan.pieces), files.schema)
     else:
         frame = frame[selected]
     if not do_check:
         plan = plan.describing(frame) if plan is not None else None
-        return Dataset(frame, target, kinds, task, {}, source, rows, nbytes, plan=plan)
+        return Dataset(
+            frame, target, kinds, task, {}, source, rows, nbytes, plan=plan, id_columns=ids
+        )
     checks = _finish_checks(checks, frame, stats, client)
+    found = checks.get("identifiers", [])
+    for col in pending:
+        if col not in found:  # a string column that names no row: a category, undeclared
+            _kind(col, shape.dtypes[col], categorical=False)
+    if found:
+        logger.info(
+            "%s: %s identif%s the rows: not features (name them in features=[...] to train "
+            "on them)",
+            shown(source),
+            ", ".join(found),
+            "ies" if len(found) == 1 else "y",
+        )
+        kinds = {c: k for c, k in kinds.items() if c not in found}
+        ids = [c for c in shape.columns if c in ids or c in found]
     rows = int(checks["rows"])
     if rows == 0:
         raise DataError(f"{shown(source)!r} has zero rows after the filters {filters!r}")
@@ -492,4 +677,5 @@ def load(
         {"all_null": all_null, "constant": constant},
         plan=plan,
         classes=classes,
+        id_columns=ids,
     )

@@ -12,6 +12,8 @@ pushes column selections into the reader.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -29,6 +31,11 @@ from fsspec.implementations.local import LocalFileSystem
 from workbench import config
 from workbench._redact import redacted_repr, shown
 from workbench.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+#: The key of the workbench's column roles in a Parquet file's key-value metadata.
+ROLES_KEY = b"workbench.roles"
 
 
 class Piece(NamedTuple):
@@ -324,3 +331,79 @@ def parquet_frame(reader: ParquetReader, parts: list[Piece], schema: pa.Schema) 
             label="read-parquet",
             enforce_metadata=False,
         )
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What each column of a table is for: the catalog metadata that travels with the files.
+
+    ``wb.generate`` writes it into every file's Parquet key-value metadata (under
+    :data:`ROLES_KEY`, as JSON), beside pandas' own, so that ``wb.load(path)`` of those files
+    knows their target, task, categorical columns and row identifiers with no catalog entry
+    and no pass over the data. Other tools keep or drop it; the data is the same either way.
+
+    Attributes
+    ----------
+    target
+        The target column, or ``None``.
+    task
+        ``binary``, ``multiclass`` or ``regression`` (of ``target``), or ``None``.
+    features
+        The feature columns and their kinds (``numeric`` or ``categorical``), in order.
+    id_columns
+        Columns that identify a row (``transaction_id``): kept with the rows, never features.
+    """
+
+    target: str | None = None
+    task: str | None = None
+    features: dict[str, str] = field(default_factory=dict)
+    id_columns: tuple[str, ...] = ()
+
+    def metadata(self) -> dict[bytes, bytes]:
+        """The key-value metadata entry that carries these roles."""
+        body = {
+            "version": 1,
+            "target": self.target,
+            "task": self.task,
+            "features": self.features,
+            "id_columns": list(self.id_columns),
+        }
+        return {ROLES_KEY: json.dumps(body).encode("utf-8")}
+
+    def stamp(self, table: pa.Table) -> pa.Table:
+        """``table`` with these roles added to its schema's metadata (pandas' is kept)."""
+        return table.replace_schema_metadata({**(table.schema.metadata or {}), **self.metadata()})
+
+    @classmethod
+    def of(cls, schema: pa.Schema | None) -> Roles | None:
+        """The roles a Parquet schema carries, or ``None`` where it carries none.
+
+        Roles that cannot be read (another version, wrong types) are ignored with a warning:
+        the files still load, as files without roles do.
+        """
+        raw = (schema.metadata or {}).get(ROLES_KEY) if schema is not None else None
+        if raw is None:
+            return None
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict) or body.get("version") != 1:
+                raise ValueError("not a version 1 object")
+            target, task = body.get("target"), body.get("task")
+            features = body.get("features") or {}
+            ids = body.get("id_columns") or []
+            if not all(isinstance(v, str | None) for v in (target, task)):
+                raise ValueError("target and task must be strings")
+            if not isinstance(features, dict) or not all(
+                isinstance(k, str) and v in ("numeric", "categorical") for k, v in features.items()
+            ):
+                raise ValueError("features must map names to 'numeric' or 'categorical'")
+            if not isinstance(ids, list) or not all(isinstance(c, str) for c in ids):
+                raise ValueError("id_columns must be a list of names")
+        except ValueError as err:  # json's errors are ValueErrors too
+            logger.warning(
+                "the files' %s metadata is not readable (%s); loading them without it",
+                ROLES_KEY.decode(),
+                err,
+            )
+            return None
+        return cls(target, task, dict(features), tuple(ids))

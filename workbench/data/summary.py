@@ -2,14 +2,17 @@
 
 Each partition reports a few values (rows, the target's missing and infinite values and
 classes, the levels of categorical columns, nulls and range of numeric columns without Parquet
-statistics); :func:`combine` folds them on the client. Parquet partitions are read straight
+statistics, and for columns that may identify rows their order: see :func:`order`);
+:func:`combine` folds them on the client. Parquet partitions are read straight
 into Arrow by the workbench's reader, the columns that the checks need only; a CSV partition
 is turned into Arrow first, so both formats are checked by the same code.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -59,6 +62,36 @@ def _numeric(column: pa.ChunkedArray) -> tuple[int, Any, Any]:
     return len(column) - missing, bounds["min"].as_py(), bounds["max"].as_py()
 
 
+def order(column: pa.ChunkedArray) -> tuple[int, Any, Any, bool, bool, bool]:
+    """How a column's values follow each other in one partition, to tell a row identifier.
+
+    Returns
+    -------
+    tuple
+        ``(missing, first, last, increasing, decreasing, distinct)``: the missing values, the
+        first and last value, whether every value is greater (smaller) than the one before,
+        and whether no value occurs twice. ``first`` and ``last`` are ``None`` without rows.
+    """
+    values = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    missing = values.null_count
+    if _is_float(values.type):
+        missing += int(pc.sum(pc.is_nan(values)).as_py() or 0)
+    n = len(values)
+    if n == 0:
+        return missing, None, None, True, True, True
+    if missing:
+        return missing, None, None, False, False, False
+    if n == 1:
+        return 0, values[0].as_py(), values[0].as_py(), True, True, True
+    head, tail = values.slice(0, n - 1), values.slice(1)
+    increasing = bool(pc.all(pc.greater(tail, head)).as_py())
+    decreasing = not increasing and bool(pc.all(pc.less(tail, head)).as_py())
+    distinct = increasing or decreasing or int(pc.count_distinct(values).as_py()) == n
+    return 0, values[0].as_py(), values[n - 1].as_py(), increasing, decreasing, distinct
+
+
 def _target(column: pa.ChunkedArray, classes: bool) -> dict[str, Any]:
     """Missing and infinite values of the target, and its first distinct classes."""
     missing, infinite = column.null_count, 0
@@ -80,6 +113,7 @@ def summarize(
     categorical: list[str],
     numeric: list[str],
     classes: bool,
+    ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One partition's summary for the checks.
 
@@ -95,10 +129,13 @@ def summarize(
         Numeric columns whose non-missing count and range are wanted.
     classes
         Collect the target's distinct values (a classification task).
+    ids
+        Columns that may identify rows, whose :func:`order` is wanted.
     """
     out: dict[str, Any] = {"rows": table.num_rows}
     out["levels"] = {c: levels(table.column(c)) for c in categorical}
     out["numeric"] = {c: _numeric(table.column(c)) for c in numeric}
+    out["order"] = {c: order(table.column(c)) for c in ids}
     if target is not None:
         out["target"] = _target(table.column(target), classes)
     return out
@@ -110,11 +147,12 @@ def summarize_frame(
     categorical: list[str],
     numeric: list[str],
     classes: bool,
+    ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     """:func:`summarize` of a pandas partition (CSV), through Arrow."""
-    names = list(dict.fromkeys([*categorical, *numeric, *([target] if target else [])]))
+    names = list(dict.fromkeys([*categorical, *numeric, *ids, *([target] if target else [])]))
     table = pa.Table.from_pandas(df[names], preserve_index=False)
-    return summarize(table, target, categorical, numeric, classes)
+    return summarize(table, target, categorical, numeric, classes, ids)
 
 
 def _bound(values: list[Any], pick: Any) -> Any:
@@ -122,17 +160,44 @@ def _bound(values: list[Any], pick: Any) -> Any:
     return pick(kept) if kept else None
 
 
+def identifies_rows(orders: list[tuple[int, Any, Any, bool, bool, bool]], text: bool) -> bool:
+    """Whether a column identifies the rows, from its :func:`order` in each partition, in order.
+
+    It does when no value is missing, there are two rows or more, and every value is greater
+    than the one before it, through all partitions (or every one smaller): so no value occurs
+    twice. A string column (``text``) does also when no value occurs twice within a partition:
+    a text unique to each row (a UUID) is no category either.
+    """
+    if any(o[0] for o in orders):
+        return False
+    seen = [o for o in orders if o[1] is not None]  # the partitions with rows
+    if not seen or (len(seen) == 1 and seen[0][1] == seen[0][2]):
+        return False  # no rows, or one: nothing to tell
+    pairs = list(itertools.pairwise(seen))
+    if all(o[3] for o in seen) and all(a[2] < b[1] for a, b in pairs):
+        return True
+    if all(o[4] for o in seen) and all(a[2] > b[1] for a, b in pairs):
+        return True
+    return text and all(o[5] for o in seen)
+
+
 def combine(
-    parts: list[dict[str, Any]], categorical: list[str], numeric: list[str]
+    parts: list[dict[str, Any]],
+    categorical: list[str],
+    numeric: list[str],
+    ids: Sequence[str] = (),
+    text: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Fold the partitions' summaries into the figures for the whole dataset.
+    """Fold the partitions' summaries (in partition order) into the whole dataset's figures.
 
     Returns
     -------
     dict
         ``rows``; ``target_missing``, ``target_inf`` and ``target_values`` (a Series of the
         distinct classes, at most ``MAX_CLASSES + 1``); ``levels:<column>`` for each
-        categorical column; ``nonnull``, ``min`` and ``max`` (by column) for ``numeric``.
+        categorical column; ``nonnull``, ``min`` and ``max`` (by column) for ``numeric``;
+        ``identifiers``: the columns of ``ids`` that identify the rows (see
+        :func:`identifies_rows`; ``text`` names the string ones).
     """
     out: dict[str, Any] = {"rows": sum(int(p["rows"]) for p in parts)}
     if parts and "target" in parts[0]:
@@ -153,4 +218,7 @@ def combine(
         out["nonnull"] = {c: sum(p["numeric"][c][0] for p in parts) for c in numeric}
         out["min"] = {c: _bound([p["numeric"][c][1] for p in parts], min) for c in numeric}
         out["max"] = {c: _bound([p["numeric"][c][2] for p in parts], max) for c in numeric}
+    out["identifiers"] = [
+        c for c in ids if identifies_rows([p["order"][c] for p in parts], c in text)
+    ]
     return out

@@ -46,13 +46,43 @@ def plot_history(history: pd.DataFrame, best: int | None = None, ax: Any = None)
     return axes[0] if len(axes) == 1 else axes
 
 
+# What each measure is, for the axis label (XGBoost's names; a linear model's coefficients).
+_MEASURES = {
+    "gain": "average gain of the feature's splits",
+    "total_gain": "total gain of the feature's splits",
+    "weight": "number of splits on the feature",
+    "cover": "average rows (hessian) covered by the feature's splits",
+    "total_cover": "total rows (hessian) covered by the feature's splits",
+    "coefficient": "|coefficients|, standardised scale",
+}
+
+
 def plot_importance(importance: pd.Series, top: int = 20, ax: Any = None) -> Any:
-    """Horizontal bars of the ``top`` most important features, the largest at the top."""
+    """Horizontal bars of the ``top`` most important features, the largest at the top.
+
+    Parameters
+    ----------
+    importance
+        One value per feature, named after its measure (``"gain"``, ``"weight"``, ``"cover"``
+        ...), as :meth:`workbench.Model.feature_importance` returns it.
+    top
+        How many features to show, at least 1.
+    ax
+        Axes to draw in; new ones by default.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Titled ``feature importance: <measure>``, the x axis saying what the measure counts.
+    """
+    if isinstance(top, bool) or not isinstance(top, int):
+        raise TypeError(f"top must be a whole number of features, not {top!r}")
     if top < 1:
         raise ValueError(f"top={top!r}: show at least one feature")
     data = importance.sort_values(ascending=False).head(top)[::-1]
     (a,) = _axes(ax, 1, width=6.0, height=0.3 * len(data) + 1.0)
     a.barh([str(i) for i in data.index], data.to_numpy())
-    a.set_xlabel(importance.name or "importance")
-    a.set_title("feature importance")
+    measure = str(importance.name) if importance.name is not None else None
+    a.set_xlabel(_MEASURES.get(measure or "", measure or "importance"))
+    a.set_title(f"feature importance: {measure}" if measure else "feature importance")
     return a

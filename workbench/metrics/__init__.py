@@ -16,12 +16,15 @@ Each metric matches its scikit-learn counterpart: ``roc_auc_score`` (exact, ties
 
 Modules: :mod:`~workbench.metrics.registry` (the metric names and the tasks they apply to),
 :mod:`~workbench.metrics.summaries` (the per-block summaries and their merge, run on the
-cluster) and :mod:`~workbench.metrics.evaluation` (:func:`evaluate` and its checks).
+cluster), :mod:`~workbench.metrics.evaluation` (:func:`evaluate` and its checks) and
+:mod:`~workbench.metrics.result` (:class:`Metrics`, the dict that ``Model.evaluate`` returns,
+with the evaluated set's name and rows and an HTML table).
 """
 
 from __future__ import annotations
 
 from workbench.metrics.evaluation import evaluate
 from workbench.metrics.registry import METRICS, check_metrics, default_metrics
+from workbench.metrics.result import Metrics
 
-__all__ = ["METRICS", "check_metrics", "default_metrics", "evaluate"]
+__all__ = ["METRICS", "Metrics", "check_metrics", "default_metrics", "evaluate"]

@@ -11,6 +11,7 @@ import numpy as np
 from distributed import Client
 
 from workbench.metrics.registry import check_metrics
+from workbench.metrics.result import Metrics
 from workbench.metrics.summaries import _reduce, _summarize_block, _Summary
 
 __all__ = ["evaluate"]
@@ -171,7 +172,7 @@ def evaluate(
     task: str,
     metrics: str | Sequence[str] | None = None,
     client: Client | None = None,
-) -> dict[str, float]:
+) -> Metrics:
     """Compute evaluation metrics of predictions on the cluster, in one pass over the data.
 
     Each pair of row blocks is summarised where it lives (on its GPU for CuPy blocks), the
@@ -196,8 +197,9 @@ def evaluate(
 
     Returns
     -------
-    dict of str to float
-        Each requested metric, as a plain float, in the order requested.
+    Metrics
+        A ``dict`` of each requested metric, as a plain float, in the order requested; its
+        ``rows`` is the number of rows evaluated (see :class:`~workbench.metrics.Metrics`).
 
     Raises
     ------
@@ -239,7 +241,7 @@ def evaluate(
     >>> y = da.from_array([0, 0, 1, 1], chunks=2)
     >>> p = da.from_array([0.1, 0.4, 0.35, 0.8], chunks=2)
     >>> evaluate(y, p, "binary", ["auc", "accuracy"])
-    {'auc': 0.75, 'accuracy': 0.75}
+    Metrics({'auc': 0.75, 'accuracy': 0.75}, name=None, rows=4)
     """
     names = check_metrics(metrics, task)
     if client is not None and not isinstance(client, Client):
@@ -264,4 +266,4 @@ def evaluate(
             (summary,) = dask.compute(final)
 
     _check_summary(summary, task, names, k)
-    return {m: float(_value(summary, task, m)) for m in names}
+    return Metrics({m: _value(summary, task, m) for m in names}, rows=summary.n)

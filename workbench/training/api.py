@@ -18,6 +18,7 @@ from workbench._client import ClusterSnapshot, ensure_client, snapshot
 from workbench.checks import whole_number
 from workbench.data.dataset import Dataset, check_device
 from workbench.errors import TrainingError
+from workbench.events import publish
 from workbench.training import backends, labels, monitoring, store
 from workbench.training.backends import Backend, FitRequest, FitResult
 from workbench.training.balance import balance
@@ -358,7 +359,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
                 "device": dev,
                 "seconds": round(time.perf_counter() - start, 3),
                 "live_rounds": len(bar.rounds),
-                "interrupted": any("interrupted" in n.get("note", "") for n in bar.notes),
+                "interrupted": _interrupted(bar),
                 "stopped_early": bar.outcome,
                 "recoveries": [r.as_dict() for r in recoveries],
             },
@@ -382,6 +383,8 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         recoveries.extend(result.recoveries)
         return result
 
+    publish(client, bar.topic, _started(bar, kind, train.source, dev, table))
+    end: dict[str, Any] = {"status": "failed", "best": None}  # for the end message
     try:
         fit = bar.run(
             in_span,
@@ -391,6 +394,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
                 _rounds_of(fit), opts.rounds, fit.best_iteration, fit.history
             ),
         )
+        end.update(status="interrupted" if _interrupted(bar) else "done", best=fit.best_iteration)
     except Exception as e:
         failure = e if isinstance(e, TrainingError) else explain(client, kind, e)
         kept = _keep_last_checkpoint(bar, opts, model_of) if caps.checkpoints else None
@@ -403,6 +407,8 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         if not bar.abandoned:  # an abandoned training still has to see its stop request
             with contextlib.suppress(Exception):  # the scheduler may be gone
                 client.run(forget, bar.topic)
+        end["status"] = "abandoned" if bar.abandoned else end["status"]
+        publish(client, bar.topic, {"end": time.time(), "rounds": len(bar.rounds), **end})
     trained = model_of(fit.estimator, fit.history, fit.best_iteration, _rounds_of(fit))
     if valid_xy is not None:
         try:
@@ -411,6 +417,24 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
         except (ValueError, TypeError) as e:  # e.g. an objective whose outputs are not scores
             logger.warning("the model is trained, but its validation metrics failed: %s", e)
     return trained
+
+
+def _started(bar: Progress, kind: str, source: str, device: str, table: Any) -> dict[str, Any]:
+    """The start message for readers of the training's events (see :mod:`workbench.events`)."""
+    return {
+        "start": time.time(),
+        "total": bar.total,
+        "title": bar.desc,
+        "model": kind,
+        "source": str(source),
+        "device": device,
+        "workers": {str(w): int(n) for w, n in table["rows"].items()},  # training rows
+    }
+
+
+def _interrupted(bar: Progress) -> bool:
+    """Whether the user interrupted the training (the model so far is returned)."""
+    return any("interrupted" in n.get("note", "") for n in bar.notes)
 
 
 def _keep_last_checkpoint(bar: Any, opts: Options, model_of: Any) -> str | None:

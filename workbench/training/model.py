@@ -17,6 +17,7 @@ import pandas as pd
 
 from workbench import metrics as _metrics  # "metrics" is evaluate's argument
 from workbench._client import ensure_client, snapshot
+from workbench._redact import redact
 from workbench.data.dataset import Dataset, numeric_kind
 from workbench.display import render
 from workbench.errors import ModelFileError
@@ -180,7 +181,7 @@ class Model:
 
     def evaluate(
         self, ds: Dataset, metrics: str | list[str] | None = None, client: Client | None = None
-    ) -> dict[str, float]:
+    ) -> _metrics.Metrics:
         """Metrics of the model on ``ds``, computed on the cluster in one pass.
 
         Parameters
@@ -192,17 +193,55 @@ class Model:
             (AUC, average precision, log loss and accuracy; or RMSE, MAE and R²).
         client
             The Dask client; the current one by default.
+
+        Returns
+        -------
+        Metrics
+            A ``dict`` of each metric's full-precision value (``m["auc"]``, ``dict(m)``,
+            ``json.dumps(m)``), with the set's name (``ds.source``) and the rows evaluated;
+            ``m.to_series()`` gives a ``pandas.Series``, and a notebook shows a rounded table.
         """
         names = _metrics.check_metrics(metrics, self.task)
         client = ensure_client(client)
         with client.as_current():
             X, y = self._arrays(ds, client, with_target=True)
-            return _metrics.evaluate(y, self._scores(X, client), self.task, names, client=client)
+            found = _metrics.evaluate(y, self._scores(X, client), self.task, names, client=client)
+        return _metrics.Metrics(found, name=redact(ds.source), rows=found.rows)
 
-    def feature_importance(self) -> pd.Series:
-        """Importance of each feature (total gain for trees, |coefficients| for linear), sorted."""
-        values = backends.get(self.kind).importance(self.estimator, self.feature_names)
-        return pd.Series(values, name="importance").sort_values(ascending=False)
+    def feature_importance(self, importance_type: str | None = None) -> pd.Series:
+        """Importance of each feature by one measure, sorted from the most important.
+
+        Parameters
+        ----------
+        importance_type
+            The measure, in XGBoost's words where the backend has it: ``"gain"`` (the average
+            gain of the feature's splits), ``"total_gain"``, ``"weight"`` (how many splits use
+            the feature), ``"cover"`` (the average number of rows its splits cover, as
+            hessian sums) or ``"total_cover"``; a linear model has ``"coefficient"`` (the size
+            of its coefficients on the standardised scale). ``None``: the backend's default,
+            ``"gain"`` for boosted trees. The backend's ``capabilities.importance_types``
+            lists what it offers.
+
+        Returns
+        -------
+        pandas.Series
+            One value per feature, largest first, named after the measure (``"gain"``).
+
+        Raises
+        ------
+        ValueError
+            If the backend does not offer ``importance_type`` (the message lists those it does).
+        """
+        backend = backends.get(self.kind)
+        offered = backend.capabilities.importance_types
+        measure = offered[0] if importance_type is None else importance_type
+        if measure not in offered:
+            raise ValueError(
+                f"importance_type={importance_type!r} is not offered by a {self.kind} model; "
+                f"use one of {', '.join(repr(t) for t in offered)}"
+            )
+        values = backend.importance(self.estimator, self.feature_names, measure)
+        return pd.Series(values, name=measure, dtype="float64").sort_values(ascending=False)
 
     # --- pictures ---------------------------------------------------------------------
     def plot_history(self, ax: Any = None) -> Any:
@@ -211,11 +250,16 @@ class Model:
 
         return plot_history(self.history, best=self.best_iteration, ax=ax)
 
-    def plot_importance(self, top: int = 20, ax: Any = None) -> Any:
-        """Draw the ``top`` most important features as bars; return the axes."""
+    def plot_importance(
+        self, top: int = 20, ax: Any = None, importance_type: str | None = None
+    ) -> Any:
+        """Draw the ``top`` most important features as bars, titled by the measure; return the axes.
+
+        ``importance_type`` is :meth:`feature_importance`'s (the backend's default: ``gain``).
+        """
         from workbench.display.plots import plot_importance
 
-        return plot_importance(self.feature_importance(), top=top, ax=ax)
+        return plot_importance(self.feature_importance(importance_type), top=top, ax=ax)
 
     # --- files ------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:

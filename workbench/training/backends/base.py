@@ -48,6 +48,9 @@ class Capabilities:
         It honours a stop request (an interrupt) on every worker at the same round.
     files
         Its models can be saved to a model file (:meth:`Backend.to_bytes`).
+    importance_types
+        The measures :meth:`Backend.importance` offers, its default first (XGBoost's names
+        where they apply: ``gain``, ``total_gain``, ``weight``, ``cover``, ``total_cover``).
     why_not
         For a capability it lacks, the sentence that refuses it (``{"early_stopping": ...}``);
         a generic one otherwise.
@@ -61,6 +64,7 @@ class Capabilities:
     eval_train: bool = False
     interrupt: bool = False
     files: bool = True
+    importance_types: tuple[str, ...] = ("importance",)
     why_not: Mapping[str, str] = field(default_factory=dict)
 
     def refusal(self, name: str, model: str) -> str:
@@ -254,8 +258,10 @@ class Backend(Protocol):
         """An estimator from :meth:`to_bytes`."""
         ...
 
-    def importance(self, estimator: Any, names: list[str]) -> dict[str, float]:
-        """Importance of each feature by name."""
+    def importance(
+        self, estimator: Any, names: list[str], importance_type: str
+    ) -> dict[str, float]:
+        """Importance of each feature by name, by one of ``capabilities.importance_types``."""
         ...
 
     def layout(self, estimator: Any) -> Layout:

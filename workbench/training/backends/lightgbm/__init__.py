@@ -37,6 +37,7 @@ class LightGBM:
         dtype="float32",
         eval_train=True,
         interrupt=False,
+        importance_types=("gain", "total_gain", "weight"),
         why_not={
             "early_stopping": (
                 "early_stopping is not available for model='lightgbm': lightgbm.dask evaluates "
@@ -100,9 +101,11 @@ class LightGBM:
         """A booster from :meth:`to_bytes`."""
         return train.from_bytes(data)
 
-    def importance(self, estimator: Any, names: list[str]) -> dict[str, float]:
-        """Total gain of each feature's splits."""
-        return train.importance(estimator, names)
+    def importance(
+        self, estimator: Any, names: list[str], importance_type: str
+    ) -> dict[str, float]:
+        """Gain (average or total) or number of splits of each feature, as XGBoost names them."""
+        return train.importance(estimator, names, importance_type)
 
     def layout(self, estimator: Any) -> Layout:
         """LightGBM keeps the names (spaces made ``_``)."""

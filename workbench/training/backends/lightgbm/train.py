@@ -409,8 +409,10 @@ def from_bytes(data: bytes) -> lightgbm.Booster:
     return lightgbm.Booster(model_str=bytes(data).decode("utf-8"))
 
 
-def importance(booster: lightgbm.Booster, names: list[str]) -> dict[str, float]:
-    """Total gain of each feature's splits, by the given names (0 for unused features).
+def importance(
+    booster: lightgbm.Booster, names: list[str], importance_type: str = "total_gain"
+) -> dict[str, float]:
+    """Importance of each feature's splits, by the given names (0 for unused features).
 
     Parameters
     ----------
@@ -418,8 +420,24 @@ def importance(booster: lightgbm.Booster, names: list[str]) -> dict[str, float]:
         A trained booster.
     names
         The feature names, in the order of the columns the booster was trained on.
+    importance_type
+        In XGBoost's words: ``"total_gain"`` (LightGBM's ``"gain"``), ``"gain"`` (the total
+        divided by the number of splits: the average gain of a split) or ``"weight"`` (the
+        number of splits, LightGBM's ``"split"``).
     """
+    if importance_type not in ("gain", "total_gain", "weight"):
+        raise ValueError(
+            f"importance_type={importance_type!r}: a LightGBM booster offers 'gain', "
+            "'total_gain' and 'weight'"
+        )
     gains = booster.feature_importance(importance_type="gain")
     if len(names) != len(gains):
         raise ValueError(f"{len(names)} names for a booster with {len(gains)} features")
-    return {str(n): float(g) for n, g in zip(names, gains, strict=True)}
+    splits = booster.feature_importance(importance_type="split")
+    if importance_type == "weight":
+        values = splits.astype("float64")
+    elif importance_type == "gain":
+        values = np.divide(gains, splits, out=np.zeros(len(gains)), where=splits > 0)
+    else:
+        values = gains
+    return {str(n): float(v) for n, v in zip(names, values, strict=True)}

@@ -37,6 +37,7 @@ class Linear:
         dtype="float64",
         eval_train=False,  # it records its training loss per Newton iteration either way
         interrupt=False,
+        importance_types=("coefficient",),
         why_not={
             "early_stopping": (
                 "early_stopping applies to boosting rounds; model='linear' runs Newton "
@@ -112,8 +113,10 @@ class Linear:
         """A model from :meth:`to_bytes`."""
         return LinearModel.from_dict(json.loads(data))
 
-    def importance(self, estimator: Any, names: list[str]) -> dict[str, float]:
-        """|coefficients| per feature, on the standardised scale."""
+    def importance(
+        self, estimator: Any, names: list[str], importance_type: str
+    ) -> dict[str, float]:
+        """|coefficients| per feature, on the standardised scale (``coefficient``)."""
         return dict(estimator.feature_importance(names))
 
     def layout(self, estimator: Any) -> Layout:

@@ -35,6 +35,7 @@ class XGBoost:
         dtype="float32",
         eval_train=True,
         interrupt=True,
+        importance_types=("gain", "total_gain", "weight", "cover", "total_cover"),
     )
 
     def default_params(self, task: str, n_classes: int | None) -> dict[str, Any]:
@@ -105,9 +106,11 @@ class XGBoost:
         """A booster from :meth:`to_bytes`."""
         return train.from_bytes(data)
 
-    def importance(self, estimator: Any, names: list[str]) -> dict[str, float]:
-        """Total gain of each feature's splits."""
-        return train.importance(estimator, names)
+    def importance(
+        self, estimator: Any, names: list[str], importance_type: str
+    ) -> dict[str, float]:
+        """XGBoost's ``get_score`` of each feature (0 for features never used)."""
+        return train.importance(estimator, names, importance_type)
 
     def layout(self, estimator: Any) -> Layout:
         """XGBoost keeps the names and types (``c`` for categorical) it was trained with."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from workbench import config
 from workbench._client import ClusterSnapshot, scheduler_workers, snapshot
 from workbench.errors import TrainingError
+from workbench.events import publish
 from workbench.training import monitoring
 from workbench.training.backends.base import FitResult, History
 from workbench.training.backends.xgboost import train as xgb
@@ -288,9 +289,13 @@ def fit(
                 while received(bar) < done and time.monotonic() < deadline:
                     time.sleep(0.05)
                 state = State(done, xgb.from_bytes(data), live_history(bar, done))
-            bar.note(
+            text = (
                 f"lost worker(s) {', '.join(gone)} after {len(bar.rounds)} rounds "
                 f"({type(e).__name__}); resuming from the checkpoint of round {state.rounds}"
+            )
+            bar.note(text)
+            publish(
+                client, bar.topic, {"recovery": text, "lost": gone, "resumed_from": state.rounds}
             )
             wanted = len(before)
             if watch.restarted and config.get("train.recover-on-survivors"):

@@ -409,7 +409,9 @@ def from_bytes(data: bytes) -> xgboost.Booster:
     return booster
 
 
-def importance(booster: xgboost.Booster, names: list[str]) -> dict[str, float]:
-    """Total gain of each feature's splits (0 for features never used)."""
-    score = booster.get_score(importance_type="total_gain")
+def importance(
+    booster: xgboost.Booster, names: list[str], importance_type: str = "total_gain"
+) -> dict[str, float]:
+    """``booster.get_score(importance_type=...)`` of each feature (0 for features never used)."""
+    score = booster.get_score(importance_type=importance_type)
     return {n: float(score.get(n, 0.0)) for n in names}  # type: ignore[arg-type]

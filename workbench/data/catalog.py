@@ -10,6 +10,7 @@ An entry looks like::
     #   or: {path: "s3://bucket/fraud/*.parquet", format: parquet, storage_options: {...}}
     features: {merchant_category: categorical, device: categorical}
     split: {fractions: [0.8, 0.1, 0.1], stratify: true, seed: 0}
+    reference: {metric: aucpr, value: 0.8, tolerance: 0.06, source: "..."}   # optional
 
 A generator entry is generated on first use into ``workbench.data.cache`` and read from there.
 """
@@ -17,6 +18,7 @@ A generator entry is generated on first use into ``workbench.data.cache`` and re
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -31,9 +33,10 @@ from workbench.errors import DataError
 
 TASKS = ("binary", "multiclass", "regression")
 FEATURE_KINDS = ("numeric", "categorical", "ignore")  # ignore: not a feature (an id, a date)
-_KEYS = {"name", "description", "task", "target", "source", "features", "split"}
+_KEYS = {"name", "description", "task", "target", "source", "features", "split", "reference"}
 _SOURCE_KEYS = {"generator", "rows", "partitions", "seed", "path", "format", "storage_options"}
 _SPLIT_KEYS = {"fractions", "stratify", "seed"}
+_REFERENCE_KEYS = {"metric", "value", "tolerance", "source"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class CatalogEntry:
         Declared kinds of columns (``categorical`` for string columns).
     split
         The default split: ``fractions``, ``stratify``, ``seed``.
+    reference
+        For a generator that imitates a real dataset: the figure gradient boosting reaches on
+        that dataset (``metric``, ``value``, ``source``) and how near XGBoost on the generated
+        rows comes to it (``tolerance``, checked by the tests); empty where none applies.
     path
         The YAML file.
     """
@@ -66,6 +73,7 @@ class CatalogEntry:
     source: dict[str, Any] = field(default_factory=dict)
     features: dict[str, str] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
     __repr__ = redacted_repr
@@ -226,6 +234,8 @@ def load_entry(path: str | os.PathLike[str]) -> CatalogEntry:
     bad = sorted(set(split) - _SPLIT_KEYS)
     if bad:
         raise DataError(f"{where('split.' + bad[0])}: unknown split key {bad[0]!r}")
+    reference = require_mapping(data.get("reference"), "reference", path, lines, DataError)
+    _check_reference(reference, where)
     return CatalogEntry(
         name=path.stem,
         description=str(data.get("description") or "").strip(),
@@ -234,8 +244,42 @@ def load_entry(path: str | os.PathLike[str]) -> CatalogEntry:
         source=dict(source),
         features={str(k): str(v) for k, v in features.items()},
         split=dict(split),
+        reference=dict(reference),
         path=path,
     )
+
+
+def _check_reference(reference: dict[str, Any], where: Callable[[str], str]) -> None:
+    """Refuse a ``reference:`` that lacks a field, has an unknown one or a wrong value."""
+    if not reference:
+        return
+    bad = sorted(set(reference) - _REFERENCE_KEYS)
+    if bad:
+        raise DataError(
+            f"{where('reference.' + bad[0])}: unknown reference key {bad[0]!r}; "
+            f"valid: {sorted(_REFERENCE_KEYS)}"
+        )
+    missing = sorted(_REFERENCE_KEYS - set(reference))
+    if missing:
+        raise DataError(
+            f"{where('reference')}: reference lacks {', '.join(missing)}; give all of "
+            f"{sorted(_REFERENCE_KEYS)}, e.g. {{metric: auc, value: 0.845, tolerance: 0.01, "
+            'source: "..."}'
+        )
+    for key in ("value", "tolerance"):
+        value = reference[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise DataError(
+                f"{where('reference.' + key)}: reference {key} {value!r} must be a "
+                "non-negative number, e.g. 0.845"
+            )
+    for key in ("metric", "source"):
+        value = reference[key]
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(
+                f"{where('reference.' + key)}: reference {key} {value!r} must be a non-empty "
+                "text (the metric's name, or where the figure was published)"
+            )
 
 
 def _files() -> dict[str, Path]:

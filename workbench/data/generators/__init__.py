@@ -8,8 +8,9 @@ cluster, is said in :mod:`workbench.data.generators.base`.
 The domains:
 
 ``fraud``
-    Card transactions with a rare fraud class (about 0.5%), driven by night hours, distance from
-    home, foreign use, unusual amounts, risky merchant categories, new cards and velocity.
+    Card transactions with a rare fraud class (about 0.175%, as in the European card dataset):
+    card testing, account takeovers and cloned cards, and a few frauds hidden among ordinary
+    transactions. XGBoost reaches an ``aucpr`` of about 0.8 on it, as on the real dataset.
 ``maintenance``
     Machine sensor readings; the target says whether the machine fails within the horizon
     (about 3.5%), driven by tool wear, torque-wear overstrain, poor heat dissipation, and hidden
@@ -24,6 +25,10 @@ The domains:
     masses), from a simulated decay chain: signal ``H0 -> W H+ -> W W h -> l v j j b b`` against a
     ``t tbar -> W b W b`` background, with detector smearing, initial-state radiation and
     imperfect b-tagging. The masses carry most of the signal; energies and masses are in GeV.
+    XGBoost reaches an AUC of about 0.845 on it, as on the real HIGGS dataset.
+
+``datasets/*.yaml`` record each published figure (``reference:``) and its source; where a
+generator imitates no dataset with a published figure, its entry says so.
 """
 
 from __future__ import annotations

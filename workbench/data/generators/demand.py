@@ -4,6 +4,10 @@ Store-item daily sales (regression): base level per store and item, trend, weekl
 seasonality, promotions and price elasticity, with count noise. Global row ``r`` is day ``r //
 2000`` of series ``r % 2000`` (20 stores x 100 items), so partitions cover consecutive days of all
 series.
+
+The layout is that of Kaggle's "Store Item Demand Forecasting Challenge", but no published figure
+applies: the stores, items, prices and promotions are this generator's own
+(``datasets/demand.yaml``).
 """
 
 from __future__ import annotations

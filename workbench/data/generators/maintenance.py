@@ -3,6 +3,10 @@
 Machine sensor readings; the target says whether the machine fails within the horizon (about 3.5%),
 driven by tool wear, torque-wear overstrain, poor heat dissipation, and hidden bearing faults and
 leaks that show in vibration and pressure.
+
+The failure mechanisms follow the AI4I 2020 Predictive Maintenance Dataset (Matzka 2020, UCI),
+but no published figure applies: AI4I's labels are fixed rules of its own columns, while this
+target adds hidden faults, a horizon and noise (``datasets/maintenance.yaml``).
 """
 
 from __future__ import annotations

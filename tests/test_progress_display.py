@@ -202,6 +202,9 @@ NOTEBOOK = [
         bar.run(fails)
     except RuntimeError as e:
         print("failed:", e)
+    """,
+    """
+    wb.generate("fraud", 2_000, "generated", partitions=2, client=client)
     client.close()
     cluster.close()
     """,
@@ -245,7 +248,7 @@ def test_a_notebook_shows_and_saves_the_final_state(noisy: Path, tmp_path: Path)
     saved = tmp_path / "trained.ipynb"
     nbformat.write(nb, saved)
     book = json.loads(saved.read_text())  # what GitHub and nbviewer read
-    setup_cell, notes, training, failure = book["cells"]
+    setup_cell, notes, training, failure, generated = book["cells"]
 
     assert json.loads(_text(setup_cell["outputs"], "stdout")) == {"in_kernel": True}
 
@@ -284,3 +287,8 @@ def test_a_notebook_shows_and_saves_the_final_state(noisy: Path, tmp_path: Path)
     assert match is not None and match.groups() == ("3", "10", "failed after 3 rounds"), text
     assert parts["bar"]["bar_style"] == "danger" and parts["bar"]["value"] == 3
     assert "failed: a worker died" in _text(failure["outputs"], "stdout")
+
+    # wb.generate's bar over the partitions is saved in its final state too
+    text, parts = _widget(book, generated)
+    assert text.startswith("generate fraud: 100%") and " 2/2 " in text, text
+    assert parts["bar"]["value"] == parts["bar"]["max"] == 2

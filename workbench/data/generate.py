@@ -29,6 +29,7 @@ from workbench.data.generators import (
 )
 from workbench.data.parquet import ReadPlan, Roles, parquet_frame, parquet_reader, pieces
 from workbench.data.sources import inspect_source
+from workbench.display.bars import close_bar, open_bar
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +62,11 @@ def _write_partition(
     return index, int(table.nbytes)
 
 
-def _progress(total: int, desc: str) -> Any:
+def _progress(total: int, desc: str) -> tuple[Any, Any]:
+    """The bar over the partitions, and its display handle (see :mod:`workbench.display.bars`)."""
     if not config.get("data.progress"):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="partition")
+        return None, None
+    return open_bar(config.in_kernel(), total=total, desc=desc, unit="partition")
 
 
 def _part_name(generation: str, index: int) -> str:
@@ -217,7 +217,7 @@ def generate(
         "files": names,
     }
     client = ensure_client(client)
-    bar = _progress(len(sizes), f"generate {name}")
+    bar, handle = _progress(len(sizes), f"generate {name}")
     write = functools.partial(
         _run_tasks, client, name, files=names, sizes=sizes, seed=seed, bar=bar
     )
@@ -225,7 +225,7 @@ def generate(
         nbytes = folders.replace_folder(url, stamp, write, old=old)
     finally:
         if bar is not None:
-            bar.close()
+            close_bar(bar, handle)
     described = roles(name)
     files = inspect_source(fs.unstrip_protocol(root))  # footers only
     assert files.schema is not None

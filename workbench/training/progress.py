@@ -17,12 +17,10 @@ state: the widget is displayed under a display id, and its display is updated wh
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import queue
 import re
-import sys
 import threading
 import time
 import uuid
@@ -32,6 +30,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from workbench.config import in_kernel, show_note
+from workbench.display.bars import close_bar, open_bar
 
 logger = logging.getLogger(__name__)
 
@@ -178,37 +177,6 @@ def stopped_early(
     return line
 
 
-_NOWRAP = '<span style="white-space: nowrap">'
-
-
-@functools.cache
-def _widget_class(base: Any) -> Any:
-    """``base`` (tqdm's notebook bar) whose texts stay on one line.
-
-    tqdm's widget is a box of a label, the bar and a text; a narrow cell wraps the texts at
-    their ``/`` and ``-`` (``round/s``, ``valid-auc``), which splits them mid-word. Each text
-    is kept on one line (the box scrolls instead), in a single update of each widget.
-    """
-
-    class WidgetBar(base):
-        def display(self, *args: Any, **kwargs: Any) -> Any:
-            texts = [self.container.children[0], self.container.children[-1]]
-            with texts[0].hold_sync(), texts[1].hold_sync():
-                out = super().display(*args, **kwargs)
-                for w in texts:
-                    if w.value and not w.value.startswith(_NOWRAP):
-                        w.value = f"{_NOWRAP}{w.value}</span>"
-            return out
-
-    return WidgetBar
-
-
-def _is_widget_class(cls: Any) -> bool:
-    """Whether ``cls`` (what ``tqdm.auto`` chose) is tqdm's notebook widget bar."""
-    notebook = sys.modules.get("tqdm.notebook")  # imported by tqdm.auto in a notebook only
-    return notebook is not None and isinstance(cls, type) and issubclass(cls, notebook.tqdm)
-
-
 class Progress:
     """Follow a training from the client: a live bar and the history of every round.
 
@@ -297,16 +265,8 @@ class Progress:
         """Show the bar (once): a widget under a display id in a notebook, else text."""
         if self._bar is not None or not self.show:
             return
-        from tqdm.auto import tqdm
-
         options: dict[str, Any] = {"total": self.total, "desc": self.desc, "unit": "round"}
-        if not (_is_widget_class(tqdm) and in_kernel()):
-            self._bar = tqdm(leave=True, **options)
-            return
-        from IPython.display import display
-
-        self._bar = _widget_class(tqdm)(leave=True, display=False, **options)
-        self._display = display(self._bar.container, display_id=True)
+        self._bar, self._display = open_bar(in_kernel(), **options)
 
     def status(self, text: str) -> None:
         """Say what is being done before the first round (``"building the matrices..."``).
@@ -360,9 +320,7 @@ class Progress:
             bar.set_postfix_str(f"{how} after {plural(bar.n, 'round')}", refresh=False)
             if widget:  # red even if every round had run (tqdm would make it green)
                 bar.disp(bar_style="danger")
-        bar.close()
-        if widget:
-            self._display.update(bar.container)
+        close_bar(bar, self._display)
 
     # --- running -----------------------------------------------------------------------
     def run(

@@ -3,7 +3,7 @@
 An entry looks like::
 
     name: fraud
-    description: Card transactions, rare fraud class (~0.5%).
+    description: Card transactions, rare fraud class (~0.175%).
     task: binary                      # binary, multiclass or regression
     target: is_fraud
     source: {generator: fraud, rows: 1000000, partitions: 8, seed: 0}

@@ -271,3 +271,17 @@ def identity_calls(client: Client) -> Iterator[list[dict[str, Any]]]:
         yield calls
     finally:
         scheduler.handlers["identity"] = original
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (the system's, driven by Playwright) for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()

@@ -66,19 +66,6 @@ def cluster() -> Iterator[wb.Cluster]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
 def fraud(cluster: wb.Cluster, tmp_path_factory: pytest.TempPathFactory) -> wb.Dataset:
     client = cluster.get_client()
     path = tmp_path_factory.mktemp("data") / "fraud"

@@ -12,7 +12,7 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from workbench.data.catalog import get_entry, load_entry
+from workbench.data.catalog import get_entry, load_entry, resolve_entry
 from workbench.data.generators import (
     GENERATORS,
     HIGGS_HIGH_LEVEL,
@@ -342,3 +342,11 @@ def test_a_bad_reference_is_refused_by_name(tmp_path: Path, reference: str, mess
     with pytest.raises(DataError, match=message) as err:
         load_entry(path)
     assert str(path) in str(err.value)
+
+
+def test_cache_folders_carry_the_generators_version() -> None:
+    """Data cached before a generator changed (its version) is not taken for the new one."""
+    fraud = Path(resolve_entry(get_entry("fraud")).path).name
+    assert fraud.startswith("fraud-v2-") and fraud.endswith("-seed0")
+    maintenance = Path(resolve_entry(get_entry("maintenance")).path).name
+    assert maintenance.startswith("maintenance-") and "-v" not in maintenance  # still version 1

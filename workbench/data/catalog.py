@@ -127,10 +127,15 @@ class ResolvedEntry:
     __repr__ = redacted_repr
 
 
-def cache_path(name: str, rows: int, partitions: int, seed: int) -> str:
-    """The folder under ``workbench.data.cache`` for generated data of these parameters."""
+def cache_path(name: str, rows: int, partitions: int, seed: int, version: int = 1) -> str:
+    """The folder under ``workbench.data.cache`` for generated data of these parameters.
+
+    A generator's ``version`` above 1 is part of the name, so data cached by an earlier
+    version of the generator (other rows for the same seed) is never taken for the new one.
+    """
     cache = Path(os.path.expandvars(str(config.get("data.cache")))).expanduser()
-    return str(cache / f"{name}-{rows}rows-{partitions}parts-seed{seed}")
+    tag = f"-v{version}" if version > 1 else ""
+    return str(cache / f"{name}{tag}-{rows}rows-{partitions}parts-seed{seed}")
 
 
 def resolve_entry(entry: CatalogEntry) -> ResolvedEntry:
@@ -169,7 +174,7 @@ def resolve_entry(entry: CatalogEntry) -> ResolvedEntry:
     partitions = int(src.get("partitions") or default_partitions(rows))
     seed = int(src.get("seed") or 0)
     return ResolvedEntry(
-        path=cache_path(gen.name, rows, partitions, seed),
+        path=cache_path(gen.name, rows, partitions, seed, gen.version),
         generator=gen.name,
         rows=rows,
         partitions=partitions,

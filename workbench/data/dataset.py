@@ -166,7 +166,7 @@ class Dataset:
             The same seed gives the same rows in each part, on any cluster.
         stratify
             Keep the class proportions of the target in every part and partition (for rare
-            classes, such as 0.5% fraud).
+            classes, such as 0.2% fraud).
 
         Returns
         -------

@@ -189,7 +189,7 @@ def generate(
         partitions = default_partitions(rows)
     sizes = partition_sizes(rows, partitions)
     if path is None:
-        path = cache_path(name, rows, partitions, seed)
+        path = cache_path(name, rows, partitions, seed, gen.version)
     url = os.fspath(path)
     fs, root = url_to_fs(url)
     root = root.rstrip("/")

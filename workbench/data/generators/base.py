@@ -50,6 +50,9 @@ class Generator:
     make
         ``make(n_rows, rng, first_row)`` returns a frame of ``n_rows`` rows drawn from ``rng``;
         ``first_row`` is the global index of the first row.
+    version
+        Raised whenever ``make`` draws different rows for the same seed; the catalog's cache
+        folders carry it, so data cached from an earlier version is not taken for this one.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Generator:
     categorical: tuple[str, ...]
     default_rows: int
     make: Maker
+    version: int = 1
 
 
 # ------------------------------------------------------------------------------------ helpers

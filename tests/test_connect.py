@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import logging
+import os
 import socket
 import socketserver
 import threading
@@ -301,7 +302,8 @@ def test_lab_scheduler_on_a_port_speaking_http() -> None:
         non_dask_server(HTTP_400) as address,
         dask.config.set({"workbench.cluster.connect-timeout": "5s"}),
     ):
-        result = CliRunner().invoke(main, ["lab", "--scheduler", address, "--no-browser"])
+        root = ["--allow-root"] if os.geteuid() == 0 else []  # CI runs as root
+        result = CliRunner().invoke(main, ["lab", "--scheduler", address, "--no-browser", *root])
     assert result.exit_code == 1, result.output
     assert address in result.output and "not Dask's protocol" in result.output
 
@@ -311,9 +313,7 @@ def test_scheduler_address_setting_on_a_silent_port() -> None:
         Client.current()
     with (
         non_dask_server(SILENT) as address,
-        dask.config.set(
-            {"scheduler-address": address, "workbench.cluster.connect-timeout": "2s"}
-        ),
+        dask.config.set({"scheduler-address": address, "workbench.cluster.connect-timeout": "2s"}),
         pytest.raises(wb.ClusterConnectionError) as err,
     ):
         ensure_client()

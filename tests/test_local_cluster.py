@@ -69,11 +69,13 @@ def _environ() -> dict[str, str | None]:
 
 @pytest.mark.parametrize("trim", [None, 65536])
 def test_worker_processes_get_the_training_malloc_setting_and_this_process_keeps_its_own(
-    trim: int | None,
+    trim: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536 (XGBoost's buffers then
     # page-fault every round) and leave their variables in this process's environment (a
-    # notebook's XGBoost imported afterwards runs on one thread)
+    # notebook's XGBoost imported afterwards runs on one thread). A plain LocalCluster started
+    # earlier in this test process leaves it there; this test starts from a clean process's.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     here = _environ()
     with (
         dask.config.set({"workbench.cluster.malloc-trim-threshold": trim}),

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -666,3 +667,14 @@ def test_validation_columns_in_another_order_are_aligned(
     a = wb.train(train, valid, rounds=5, params={"max_depth": 3}, client=client, progress=False)
     b = wb.train(train, shuffled, rounds=5, params={"max_depth": 3}, client=client, progress=False)
     assert a.metrics == pytest.approx(b.metrics)
+
+
+def test_the_tracker_listens_where_the_scheduler_does() -> None:
+    """XGBoost's tracker is bound to the scheduler's IP, not the machine's outward interface."""
+    assert xgb.tracker_host_ip("inproc://192.0.2.2/17/1") == "127.0.0.1"  # one process: loopback
+    assert xgb.tracker_host_ip("tcp://127.0.0.1:8786") == "127.0.0.1"
+    assert xgb.tracker_host_ip("tls://10.1.2.3:8786") == "10.1.2.3"
+    assert xgb.tracker_host_ip("tls://[::1]:8786") == "::1"
+    assert xgb.tracker_host_ip("tls://scheduler:8786") is None  # a host name: XGBoost's choice
+    with dask.config.set({"xgboost.scheduler_address": "10.0.0.9"}):
+        assert xgb.tracker_host_ip("tcp://127.0.0.1:8786") is None  # the user's own setting wins

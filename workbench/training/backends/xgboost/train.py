@@ -12,13 +12,16 @@ import contextlib
 import ctypes
 import difflib
 import inspect
+import ipaddress
 import json
 import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import dask
 import numpy as np
+from distributed.comm import get_address_host
 
 from workbench._client import ClusterSnapshot
 from workbench.training import progress
@@ -105,6 +108,28 @@ def check_params(params: dict[str, Any], n_features: int, categorical: list[int]
                 f"XGBoost does not know the parameter(s) {names}; {hint}check their spelling "
                 "against https://xgboost.readthedocs.io/en/stable/parameter.html"
             )
+
+
+def tracker_host_ip(scheduler_address: str) -> str | None:
+    """Where XGBoost's tracker should listen: the scheduler's own IP address.
+
+    Without one, xgboost.dask starts its tracker (on the scheduler) on the address its
+    ``get_host_ip`` guesses, the machine's outward interface, even for a cluster bound to
+    loopback: the tracker then listens where the cluster itself does not. The workers reach
+    the scheduler's address, so the tracker listens there; an in-process cluster's
+    (``inproc://``) workers are all in one process, so on loopback. A scheduler known by a
+    host name, or Dask's ``xgboost.scheduler_address`` setting, leave XGBoost's choice.
+    """
+    if dask.config.get("xgboost.scheduler_address", None):
+        return None
+    if scheduler_address.startswith("inproc://"):
+        return "127.0.0.1"
+    host = get_address_host(scheduler_address).strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host
 
 
 def _parameter_names(booster: Any) -> set[str]:
@@ -355,10 +380,14 @@ def fit(
     ):
         stopping = None  # another data set or metric is watched now: start afresh
     coll_cfg = None
-    if collective_timeout:
+    tracker_host = tracker_host_ip(str(client.scheduler.address))  # type: ignore[union-attr]
+    if collective_timeout or tracker_host:
         from xgboost.collective import Config
 
-        coll_cfg = Config(timeout=int(collective_timeout))
+        coll_cfg = Config(
+            timeout=int(collective_timeout) if collective_timeout else None,
+            tracker_host_ip=tracker_host,
+        )
     out = dxgb.train(
         client,
         merged,

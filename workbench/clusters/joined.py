@@ -18,7 +18,6 @@ from typing import Any
 import dask
 from distributed import Client, Security
 
-from workbench._client import scheduler_workers, workers_from_info
 from workbench.clusters.cluster import Cluster
 from workbench.clusters.connect import connect
 from workbench.clusters.profiles import Profile
@@ -111,13 +110,6 @@ class JoinedCluster(Cluster):
         if client is not None and self._owns_client:
             client.close(**({"timeout": timeout} if timeout else {}))
         logger.debug("left the joined cluster")
-
-    def _summary(self) -> dict[str, Any]:
-        if self._closed:
-            return {"workers": [], "closed": True}
-        if self.status == "lost":
-            return {"workers": [], "error": "the scheduler is gone (idle timeout or shut down)"}
-        return {"workers": workers_from_info(scheduler_workers(self._joined_client()))}
 
 
 def connect_configured(address: str) -> Client:

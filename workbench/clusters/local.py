@@ -183,12 +183,13 @@ def worker_environ() -> dict[str, Any]:
 
     Dask's ``distributed.nanny.pre-spawn-environ`` (one thread for OpenMP, MKL and OpenBLAS),
     with ``MALLOC_TRIM_THRESHOLD_`` as ``workbench.cluster.malloc-trim-threshold`` says:
-    Dask's 65536 by default, which gives freed memory back to the OS at once; ``None`` leaves
-    it out, so glibc's malloc keeps its adaptive thresholds. Setting it fixes the threshold
-    above which each allocation is a fresh ``mmap``, so the buffers XGBoost allocates every
-    round are faulted in anew each round: 19x the page faults of the same training without it
-    (``benchmarks/malloc_trim.py``), but no difference in seconds that outlasted the noise of
-    this 2-core machine, so Dask's choice stays the default.
+    ``None`` (the default) leaves it out, so glibc's malloc keeps its adaptive thresholds;
+    a number sets it (Dask's own 65536 gives freed memory back to the OS at once). A fixed
+    threshold makes every allocation above it a fresh ``mmap``, so the buffers XGBoost
+    allocates every round are faulted in anew each round: 4-19x the page faults and 3-4% more
+    time for the same rounds, with no difference in building the matrices
+    (``benchmarks/malloc_trim.py``, 2-core machine, 2026-12-01). glibc's adaptive threshold
+    keeps at most a few tens of MiB of freed memory per arena instead.
 
     Raises
     ------

@@ -146,6 +146,8 @@ def _valued(trials: pd.DataFrame) -> pd.DataFrame:
 
 # --- the pictures ---------------------------------------------------------------------------
 def _draw_history(a: Any, trials: pd.DataFrame, metric: str, direction: str) -> Any:
+    from matplotlib.ticker import MaxNLocator
+
     data = _valued(trials)
     if data.empty:
         raise ValueError(
@@ -170,6 +172,7 @@ def _draw_history(a: Any, trials: pd.DataFrame, metric: str, direction: str) -> 
         x = [*complete["number"], max(data["number"])]
         y = [*best, best.iloc[-1]]
         a.step(x, y, where="post", color=_BEST, linewidth=1.5, label="best so far", zorder=3)
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))
     a.set_xlabel("trial")
     a.set_ylabel(metric)
     a.set_title(f"optimization history ({direction} {metric})")
@@ -417,6 +420,12 @@ def study_html(
     best_params = [
         (str(k), _number(v), repr(v)) for k, v in dict((best or {}).get("params") or {}).items()
     ]
+    pruned = (trials["state"] == "PRUNED") & pd.to_numeric(trials["value"], errors="coerce").isna()
+    if pruned.any():  # a pruned trial without a value is drawn at its last reported one
+        last = {int(n): c[-1] for n, c in curves.items() if len(c)}
+        trials = trials.assign(
+            value=trials["value"].where(~pruned, trials["number"].map(last).astype(float))
+        )
     png = None if _valued(trials).empty else _history_png(trials, metric, direction)
     running = [
         (int(n), len(curves.get(int(n), ())))

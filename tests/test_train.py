@@ -678,3 +678,49 @@ def test_the_tracker_listens_where_the_scheduler_does() -> None:
     assert xgb.tracker_host_ip("tls://scheduler:8786") is None  # a host name: XGBoost's choice
     with dask.config.set({"xgboost.scheduler_address": "10.0.0.9"}):
         assert xgb.tracker_host_ip("tcp://127.0.0.1:8786") is None  # the user's own setting wins
+
+
+def test_on_round_sees_each_round_and_can_stop_the_training(
+    client: Client, fraud: tuple[wb.Dataset, ...]
+) -> None:
+    train, valid, _ = fraud
+    seen: list[tuple[int, float]] = []
+
+    def hook(r: int, metrics: dict[str, dict[str, float]]) -> bool:
+        seen.append((r, metrics["valid"]["auc"]))
+        return r >= 4  # stop after round 4 (a few more may run before the stop arrives)
+
+    model = wb.train(
+        train, valid, rounds=200, params={"max_depth": 3}, client=client, progress=False,
+        on_round=hook,
+    )  # fmt: skip
+    assert model.info["stopped_by"] == "on_round"
+    assert [r for r, _ in seen][:5] == [0, 1, 2, 3, 4]
+    assert 5 <= len(model.history) < 200
+    # the hook saw the metrics that the history keeps
+    for r, auc in seen:
+        assert model.history["valid-auc"].iloc[r] == pytest.approx(auc)
+
+
+def test_an_error_in_on_round_stops_the_training_and_is_raised(
+    client: Client, fraud: tuple[wb.Dataset, ...]
+) -> None:
+    train, valid, _ = fraud
+
+    def hook(r: int, metrics: dict[str, dict[str, float]]) -> bool:
+        raise RuntimeError(f"hook failed at round {r}")
+
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="hook failed at round 0"):
+        wb.train(train, valid, rounds=5000, client=client, progress=False, on_round=hook)
+    assert time.perf_counter() - start < 120  # stopped, not 5000 rounds
+
+
+def test_on_round_is_refused_where_the_model_cannot_stop(
+    client: Client, fraud: tuple[wb.Dataset, ...]
+) -> None:
+    train, valid, _ = fraud
+    with pytest.raises(ValueError, match="on_round is for models that stop on request"):
+        wb.train(train, valid, model="linear", client=client, on_round=lambda r, m: False)
+    with pytest.raises(TypeError, match="on_round must be a function"):
+        wb.train(train, valid, client=client, on_round=3)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import contextlib
 import difflib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,10 @@ from workbench.checks import whole_number
 from workbench.data.dataset import Dataset, check_device
 from workbench.errors import TrainingError
 from workbench.events import publish
-from workbench.training import backends, labels, monitoring, store
+from workbench.training import backends, monitoring, store
 from workbench.training.backends import Backend, FitRequest, FitResult
 from workbench.training.balance import balance
+from workbench.training.encoding import encode_sets
 from workbench.training.failures import explain
 from workbench.training.model import Model
 from workbench.training.progress import (
@@ -143,6 +145,7 @@ def train(
     checkpoint_path: str | None = None,
     resume: str | Model | None = None,
     eval_train: bool = False,
+    on_round: Callable[[int, dict[str, dict[str, float]]], bool] | None = None,
 ) -> Model:
     """Train a model on the cluster, showing each round as it finishes.
 
@@ -191,6 +194,14 @@ def train(
         validation set and without ``eval_train`` nothing is evaluated: the progress shows
         rounds and seconds, and ``history`` has a row per round and no columns. ``linear``
         records its training loss per Newton iteration either way.
+    on_round
+        Called in this process with each round (from 0) and its metrics
+        (``{"valid": {"logloss": 0.31}}``) as they arrive from the workers; when it returns
+        True the workers stop after their current round and the model so far is returned
+        (``model.info["stopped_by"] == "on_round"``), as after a Ctrl-C. An exception it
+        raises stops the training the same way and is raised. Rounds arrive a little after
+        the workers finish them, so a few more may run. For models that stop on request
+        (``xgboost``).
 
     Returns
     -------
@@ -205,6 +216,13 @@ def train(
         raise TypeError(f"eval_train must be True or False, not {eval_train!r}")
     backend = backends.get(model)
     caps = backend.capabilities
+    if on_round is not None and not callable(on_round):
+        raise TypeError(f"on_round must be a function of (round, metrics), not {on_round!r}")
+    if on_round is not None and not caps.interrupt:
+        raise ValueError(
+            f"on_round is for models that stop on request; model={model!r} does not "
+            "(use model='xgboost')"
+        )
     if not caps.checkpoints and (checkpoint_every or checkpoint_path or resume is not None):
         able = " or ".join(f"model={n!r}" for n in _with_checkpoints())
         raise ValueError(
@@ -232,6 +250,7 @@ def train(
         device=device,
         show=show,
         eval_train=eval_train,
+        on_round=on_round,
     )
     with client.as_current():
         return _train(train, valid, opts, client)
@@ -263,6 +282,7 @@ class Options:
     device: str
     show: bool
     eval_train: bool = False
+    on_round: Callable[[int, dict[str, dict[str, float]]], bool] | None = None
 
 
 def _history_dict(history: Any) -> dict[str, dict[str, list[float]]]:
@@ -291,26 +311,34 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
             categories={**train.categories, **opts.resume.categories},
         )
     bar = Progress(client, opts.rounds, desc=label(kind, train.source), show=opts.show)
+    bar.on_round = opts.on_round
     reading = f"reading the data on {plural(cluster.n_workers, 'worker')}"
-    with bar.preparing(reading):  # the bar says what happens before round 1
-        arrays = train.encoded(
-            client, device=opts.device if caps.gpu else "cpu", dtype=caps.dtype, cluster=cluster
-        )
-        X, y, levels, dev, found = arrays  # the classes of these rows, found while encoding
-        classes = labels.check_classes(found, target, task)
-        if opts.resume is not None:
-            _check_resume(opts.resume, train, classes)
-            classes = np.asarray(opts.resume.classes) if opts.resume.classes is not None else None
-        y = labels.encode(y, classes, target, "the training set")
+    tables: list[Any] = []
+
+    def fix_classes(found: np.ndarray | None) -> np.ndarray | None:
+        if opts.resume is None:
+            return found
+        _check_resume(opts.resume, train, found)
+        return np.asarray(opts.resume.classes) if opts.resume.classes is not None else None
+
+    def balanced(X: Any, y: Any) -> tuple[Any, Any]:
         X, y, table = balance(client, X, y, cluster)
-        features = dict(train.features)
-        categories = {c: list(levels[c]) for c, k in features.items() if k == "categorical"}
-        valid_xy = None
-        if valid is not None:
-            view = replace(valid, features=features, categories=categories)  # train's order
-            Xv, yv, *_ = view.encoded(client, device=dev, dtype=caps.dtype, cluster=cluster)
-            yv = labels.encode(yv, classes, target, "the validation set")
-            valid_xy = (Xv, yv)
+        tables.append(table)
+        return X, y
+
+    with bar.preparing(reading):  # the bar says what happens before round 1
+        sets = encode_sets(
+            train,
+            valid,
+            client=client,
+            device=opts.device if caps.gpu else "cpu",
+            dtype=caps.dtype,
+            cluster=cluster,
+            fix_classes=fix_classes,
+            between=balanced,
+        )
+    X, y, valid_xy, classes, dev = sets.X, sets.y, sets.valid, sets.classes, sets.device
+    features, categories, table = sets.features, sets.categories, tables[0]
     n_classes = len(classes) if classes is not None else None
     bar.status(f"building the training matrices on {plural(len(table), 'worker')}")
     request = FitRequest(
@@ -361,6 +389,7 @@ def _train(train: Dataset, valid: Dataset | None, opts: Options, client: Client)
                 "live_rounds": len(bar.rounds),
                 "interrupted": _interrupted(bar),
                 "stopped_early": bar.outcome,
+                "stopped_by": "on_round" if bar.stopped_by_hook else None,
                 "recoveries": [r.as_dict() for r in recoveries],
             },
         )

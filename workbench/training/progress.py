@@ -209,6 +209,11 @@ class Progress:
         # the latest checkpoint from the workers: (rounds, booster bytes); set on arrival
         self.checkpoint: tuple[int, bytes] | None = None
         self.on_checkpoint: Callable[[int, bytes], None] | None = None
+        # called with each round's metrics as it arrives; True asks the workers to stop
+        self.on_round: Callable[[int, dict[str, dict[str, float]]], bool] | None = None
+        self.stopped_by_hook = False  # on_round asked to stop (not the user)
+        self._stop: Callable[[], None] | None = None
+        self._hook_error: BaseException | None = None
 
     # --- events ------------------------------------------------------------------------
     def _on_event(self, event: tuple[float, Any]) -> None:  # runs on the client's loop
@@ -230,6 +235,7 @@ class Progress:
                 self._bar.n = min(self.total, max(self._bar.n, r + 1))
                 self._bar.set_postfix_str(_postfix(self.rounds[r]), refresh=False)
                 self._bar.refresh()
+            self._ask_hook(r)
         if "checkpoint" in msg:
             self.client.run_on_scheduler(_truncate, topic=self.topic)
             latest = self.checkpoint
@@ -246,6 +252,20 @@ class Progress:
                 self._bar.write(f"workbench: {msg['note']}")
             else:
                 logger.info(msg["note"])
+
+    def _ask_hook(self, r: int) -> None:
+        """Give round ``r`` to :attr:`on_round`; stop the training when it says so or fails."""
+        if self.on_round is None or self.stopped_by_hook or self._hook_error is not None:
+            return
+        try:
+            stop = bool(self.on_round(r, self.rounds[r]))
+        except Exception as e:  # raised by run() once the training has stopped
+            self._hook_error = e
+            stop = True
+        if stop:
+            self.stopped_by_hook = self._hook_error is None
+            if self._stop is not None:
+                self._stop()
 
     def _drain(self) -> None:
         while True:
@@ -334,6 +354,9 @@ class Progress:
 
         The first Ctrl-C calls ``on_interrupt`` (which should ask the workers to stop after
         the current round) and keeps waiting for the model so far; a second one gives up.
+        :attr:`on_round`, when set, sees each round as it arrives (in this thread); when it
+        returns True, or raises, ``on_interrupt`` is called as for a Ctrl-C, the model so far
+        is returned (:attr:`stopped_by_hook` says so) or the hook's error raised.
         ``rounds_of(result)`` says how many rounds the call finished, so that the events still
         on their way are waited for (briefly) before the bar closes. ``outcome(result)`` is
         the line a training that stopped early ends with (:func:`stopped_early`), or
@@ -342,6 +365,7 @@ class Progress:
         """
         self.client.subscribe_topic(self.topic, self._on_event)
         self._open()
+        self._stop = on_interrupt
         result: dict[str, Any] = {}
 
         def target() -> None:
@@ -386,6 +410,8 @@ class Progress:
                 self._close("interrupted" if stopped else "failed")
         if "error" in result:
             raise result["error"]
+        if self._hook_error is not None:
+            raise self._hook_error
         return result["value"]
 
     def _flush(self, done: int, wait: float = 2.0) -> None:

@@ -166,7 +166,7 @@ def test_html_rejects_bad_inputs() -> None:
     with pytest.raises(ValueError, match="direction must be 'minimize' or 'maximize'"):
         study_html(_summary(direction="down"), _trials(), _curves())
     with pytest.raises(TypeError, match="pandas DataFrame"):
-        study_html(_summary(), _trials().to_dict(), _curves())  # type: ignore[arg-type]
+        study_html(_summary(), _trials().to_dict(), _curves())
     with pytest.raises(ValueError, match="lacks the column"):
         study_html(_summary(), _trials().drop(columns="state"), _curves())
 
@@ -189,7 +189,7 @@ def test_text_repr() -> None:
 # --- plots ----------------------------------------------------------------------------------
 def test_history_plot_marks_pruned_and_steps_the_best() -> None:
     ax = plot_study_history(_trials(), "valid-logloss", "minimize")
-    complete, pruned = _scatter(ax, "complete"), _scatter(ax, "pruned (last value)")
+    complete, pruned = _scatter(ax, "complete"), _scatter(ax, "pruned")
     assert sorted(map(tuple, complete)) == [(0, 0.52), (2, 0.47), (3, 0.41), (6, 0.44)]
     assert [tuple(p) for p in pruned] == [(1, 0.64)]  # trial 5 has no value: not drawn
     (best,) = [line for line in ax.get_lines() if line.get_label() == "best so far"]
@@ -206,17 +206,20 @@ def test_history_plot_maximize_in_given_axes() -> None:
     ax = plot_study_history(_trials(rows), "valid-auc", "maximize", ax=given)
     assert ax is given
     (best,) = [line for line in ax.get_lines() if line.get_label() == "best so far"]
-    assert list(best.get_ydata()) == [0.8, 0.8, 0.9, 0.9]
+    assert np.asarray(best.get_ydata()).tolist() == [0.8, 0.8, 0.9, 0.9]
 
 
 def test_history_plot_bad_inputs() -> None:
-    rows = {0: ("RUNNING", np.nan, []), 1: ("FAIL", np.nan, [])}
+    rows: dict[int, tuple[str, float, list[float]]] = {
+        0: ("RUNNING", np.nan, []),
+        1: ("FAIL", np.nan, []),
+    }
     with pytest.raises(ValueError, match="no trial has a value yet"):
         plot_study_history(_trials(rows), "valid-logloss", "minimize")
     with pytest.raises(ValueError, match="direction must be"):
         plot_study_history(_trials(), "valid-logloss", "min")
     with pytest.raises(TypeError, match="pandas DataFrame"):
-        plot_study_history([1, 2], "valid-logloss", "minimize")  # type: ignore[arg-type]
+        plot_study_history([1, 2], "valid-logloss", "minimize")
 
 
 def test_importance_plot_largest_at_top() -> None:
@@ -276,3 +279,28 @@ def test_rounds_plot_bad_inputs() -> None:
 def _scatter(ax: Any, label: str) -> np.ndarray:
     (collection,) = [c for c in ax.collections if c.get_label() == label]
     return np.asarray(collection.get_offsets())
+
+
+def test_plots_take_optunas_own_frame_and_importances() -> None:
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: Any) -> float:
+        x, y = trial.suggest_float("x", -2, 2), trial.suggest_float("y", -2, 2)
+        for step in range(3):
+            trial.report((x - 1) ** 2 + 0.01 * y + 1 / (step + 1), step)
+        if trial.number % 4 == 3:
+            raise optuna.TrialPruned
+        return (x - 1) ** 2 + 0.01 * y
+
+    study.optimize(objective, n_trials=12)
+    frame = study.trials_dataframe()
+    ax = plot_study_history(frame, "objective", "minimize")
+    assert len(_scatter(ax, "complete")) == 9
+    (best,) = [line for line in ax.get_lines() if line.get_label() == "best so far"]
+    assert min(best.get_ydata()) == pytest.approx(study.best_value)
+    importances = optuna.importance.get_param_importances(study)
+    ax = plot_param_importance(importances)
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"x", "y"}
+    assert ax.get_yticklabels()[-1].get_text() == max(importances, key=importances.get)

@@ -145,9 +145,14 @@ def _valued(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- the pictures ---------------------------------------------------------------------------
-def _draw_history(a: Any, trials: pd.DataFrame, metric: str, direction: str) -> Any:
+def _whole_numbers(axis: Any) -> None:
+    """Ticks at whole numbers only (trials, rounds)."""
     from matplotlib.ticker import MaxNLocator
 
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _draw_history(a: Any, trials: pd.DataFrame, metric: str, direction: str) -> Any:
     data = _valued(trials)
     if data.empty:
         raise ValueError(
@@ -163,7 +168,7 @@ def _draw_history(a: Any, trials: pd.DataFrame, metric: str, direction: str) -> 
             facecolors="none",
             edgecolors=_PRUNED,
             s=22,
-            label="pruned (last value)",
+            label="pruned",
             zorder=2,
         )
     if len(complete):
@@ -172,7 +177,7 @@ def _draw_history(a: Any, trials: pd.DataFrame, metric: str, direction: str) -> 
         x = [*complete["number"], max(data["number"])]
         y = [*best, best.iloc[-1]]
         a.step(x, y, where="post", color=_BEST, linewidth=1.5, label="best so far", zorder=3)
-    a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _whole_numbers(a.xaxis)
     a.set_xlabel("trial")
     a.set_ylabel(metric)
     a.set_title(f"optimization history ({direction} {metric})")
@@ -197,8 +202,9 @@ def plot_study_history(trials: pd.DataFrame, metric: str, direction: str, ax: An
     Returns
     -------
     matplotlib.axes.Axes
-        Complete trials as dots, pruned trials as hollow grey circles at their last reported
-        value, the best so far (of complete trials) as a step line.
+        Complete trials as dots, pruned trials as hollow grey circles at their ``value`` (what
+        they reported before pruning stopped them; none is drawn for a pruned trial without
+        one), the best so far of the complete trials as a step line.
 
     Raises
     ------
@@ -251,8 +257,9 @@ def plot_param_importance(importances: Mapping[str, float], ax: Any = None) -> A
             )
     data = sorted(importances.items(), key=lambda kv: float(kv[1]))  # largest last = at the top
     (a,) = _axes(ax, 1, width=6.0, height=0.35 * len(data) + 1.2)
-    a.barh([str(k) for k, _ in data], [float(v) for _, v in data], color=_COMPLETE)
-    a.set_xlim(0, 1)
+    bars = a.barh([str(k) for k, _ in data], [float(v) for _, v in data], color=_COMPLETE)
+    a.bar_label(bars, fmt="%.2f", padding=2, fontsize="small")
+    a.set_xlim(0, 1.1)
     a.set_xlabel("importance (fraction of the variance of the objective)")
     a.set_title("parameter importance")
     return a
@@ -323,25 +330,28 @@ def plot_study_rounds(
         style: dict[str, Any]
         if state == "PRUNED":
             style = {"color": _PRUNED, "alpha": 0.5, "linewidth": 0.8, "label": "pruned"}
+            style |= {"marker": "x", "markevery": [-1], "markersize": 4}  # where it stopped
         elif state == "COMPLETE":
             style = {"color": _COMPLETE, "alpha": 0.6, "linewidth": 0.9, "label": "complete"}
         else:
             style = {"color": _COMPLETE, "alpha": 0.4, "linewidth": 0.8, "linestyle": "--"}
             style["label"] = "running" if state in ("RUNNING", "WAITING") else "failed"
+            style |= {"marker": "o", "markevery": [-1], "markersize": 3}
         if style["label"] in labelled:
             style["label"] = "_nolegend_"
         labelled.add(style["label"])
-        a.plot(range(1, len(curve) + 1), curve, **style)
+        a.plot(range(len(curve)), curve, **style)
     if best is not None and best in drawn:
         curve = drawn[best]
         a.plot(
-            range(1, len(curve) + 1),
+            range(len(curve)),
             curve,
             color=_BEST,
             linewidth=2.0,
             label=f"best (trial {best})",
             zorder=3,
         )
+    _whole_numbers(a.xaxis)
     a.set_xlabel("round")
     a.set_ylabel(metric)
     a.set_title(f"{metric} per round, by trial")

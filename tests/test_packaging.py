@@ -25,7 +25,7 @@ CONDA_NAMES = {
 def _pyproject() -> dict[str, str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(meta["dependencies"])
-    for extra in ("gpu", "lab", "remote", "test"):
+    for extra in ("gpu", "lab", "track", "remote", "test"):
         reqs += meta["optional-dependencies"][extra]
     out = {}
     for r in map(Requirement, reqs):
@@ -51,7 +51,7 @@ def test_environment_yml_matches_pyproject() -> None:
 
 def test_extras_are_declared() -> None:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert set(meta["optional-dependencies"]) >= {"gpu", "lab", "remote", "test"}
+    assert set(meta["optional-dependencies"]) >= {"gpu", "lab", "track", "remote", "test"}
     gpu = " ".join(meta["optional-dependencies"]["gpu"])
     assert "dask-cuda[cu12]" in gpu and "cupy-cuda12x" in gpu
     assert meta["scripts"]["workbench"] == "workbench.cli:main"

@@ -12,6 +12,8 @@ Everything a user needs is importable from here::
     X, y = train.to_arrays(device="auto")
     model = wb.train(train, valid=valid, rounds=500, early_stopping=20)
     model.evaluate(test); model.save("models/fraud"); wb.load_model("models/fraud")
+    study = wb.tune(train, valid, trials=50, experiment="fraud")   # Optuna, on the cluster
+    study.best_params; study.best_model; wb.runs("fraud")          # MLflow runs as a table
 
 Modules below this package are implementation; their names may change.
 """
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     from workbench.data.load import load
     from workbench.training.api import train
     from workbench.training.model import Model, load_model
+    from workbench.tuning.study import Study, tune
+    from workbench.tuning.tracking import runs
 
 __version__ = "0.1.0"
 
@@ -66,6 +70,9 @@ _LAZY = {
     "Model": "workbench.training.model",
     "load_model": "workbench.training.model",
     "train": "workbench.training.api",
+    "Study": "workbench.tuning.study",
+    "tune": "workbench.tuning.study",
+    "runs": "workbench.tuning.tracking",
 }
 
 
@@ -98,6 +105,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "SecurityConfigError",
+    "Study",
     "TrainingError",
     "WorkbenchError",
     "__version__",
@@ -109,8 +117,10 @@ __all__ = [
     "load_model",
     "make_certificates",
     "profiles",
+    "runs",
     "start_cluster",
     "train",
+    "tune",
 ]
 
 del _api, _config

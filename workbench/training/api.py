@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from distributed import span
 
-from workbench import config, metrics
+from workbench import config, hooks, metrics
 from workbench._client import ClusterSnapshot, ensure_client, snapshot
 from workbench.checks import whole_number
 from workbench.data.dataset import Dataset, check_device
@@ -146,6 +146,7 @@ def train(
     resume: str | Model | None = None,
     eval_train: bool = False,
     on_round: Callable[[int, dict[str, dict[str, float]]], bool] | None = None,
+    experiment: str | None = None,
 ) -> Model:
     """Train a model on the cluster, showing each round as it finishes.
 
@@ -202,6 +203,16 @@ def train(
         raises stops the training the same way and is raised. Rounds arrive a little after
         the workers finish them, so a few more may run. For models that stop on request
         (``xgboost``).
+    experiment
+        Record the training as a run of this MLflow experiment (created if new): parameters,
+        metrics per round and final, the data's fingerprint, the cluster, package versions,
+        the git commit and the model file (see :class:`workbench.tuning.tracking.Tracker`;
+        ``wb.runs(experiment)`` reads the runs back). The store is
+        ``workbench.tracking.uri`` (by default MLflow's ``MLFLOW_TRACKING_URI``, else
+        ``mlflow.db`` in the working folder). Needs ``pip install 'workbench[track]'``; a bad
+        name or a store that cannot be opened is refused before anything runs. The run's id
+        is ``model.info["run_id"]``; a run that cannot be recorded after the training is
+        logged as a warning and the model is returned all the same.
 
     Returns
     -------
@@ -234,6 +245,7 @@ def train(
     kinds = list(train.features.values())
     categorical = [j for j, k in enumerate(kinds) if k == "categorical"]
     backend.check_params(params, str(train.task), len(kinds), categorical)
+    recorder = hooks.tracker(experiment) if experiment is not None else None
     client = ensure_client(client)
     show = bool(config.get("train.progress", progress))
     if caps.checkpoints and checkpoint_every is None:
@@ -253,7 +265,19 @@ def train(
         on_round=on_round,
     )
     with client.as_current():
-        return _train(train, valid, opts, client)
+        trained = _train(train, valid, opts, client)
+    if recorder is not None:
+        try:
+            trained.info["run_id"] = recorder.record(
+                trained, train=train, valid=valid, client=client
+            )
+        except Exception as e:  # the training is done: keep its model
+            logger.warning(
+                "the model is trained, but its run in experiment %r was not recorded: %s",
+                experiment,
+                e,
+            )
+    return trained
 
 
 def _resume_model(resume: Any, rounds: int) -> Model | None:

@@ -180,11 +180,16 @@ def test_two_studies_from_two_threads_share_the_cluster(
         ({"space": {"eta": (0.01, 0.3)}}, TypeError, r"FloatDistribution\(0.01, 0.3\)"),
         ({"space": {}}, ValueError, r"space is empty"),
         ({"space": SPACE, "params": {"max_depth": 3}}, ValueError, r"both searched"),
-        ({"metric": "rmse"}, ValueError, r"metric='rmse' is not one of .*logloss, auc"),
+        ({"metric": "rmse"}, ValueError, r"metric='rmse' is not a validation metric of the binary"),
+        (
+            {"metric": "aucpr", "params": {"eval_metric": ["logloss"]}},
+            ValueError,
+            r"metric='aucpr' is not .* add it to params\['eval_metric'\]",
+        ),
         ({"model": "linear", "pruning": True}, ValueError, r"pruning=True needs a model"),
         ({"placement": "spread"}, ValueError, r"placement='spread': use 'auto'"),
         ({"timeout": -1}, ValueError, r"timeout must be a number of seconds"),
-        ({"pruning": "yes"}, TypeError, r"pruning must be True, False or None"),
+        ({"pruning": "yes"}, TypeError, r"pruning must be True, False, None or an Optuna pruner"),
         ({"experiment": 3}, TypeError, r"experiment"),
     ],
 )
@@ -336,3 +341,71 @@ def test_a_killed_worker_fails_only_its_own_trial(tmp_path: Path) -> None:
     assert len(failed) == 1 and failed["worker"].iloc[0] == victim
     assert "lost worker" in failed["error"].iloc[0]
     assert set(trials[trials["state"] != "FAIL"]["state"]) == {"COMPLETE"}
+
+
+def test_every_trial_is_an_mlflow_run_under_the_study(
+    client: Client,
+    higgs: tuple[wb.Dataset, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dask
+    import mlflow
+
+    train, valid, _ = higgs
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with dask.config.set({"workbench.tracking.uri": uri}):
+        study = wb.tune(
+            train, valid, trials=5, rounds=40, space=SPACE, metric="logloss", seed=3,
+            experiment="tuning-test", client=client, progress=False,
+        )  # fmt: skip
+        table = wb.runs("tuning-test")
+    assert study.experiment == {"name": "tuning-test", "uri": uri}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # for MLflow's own reader
+    found = mlflow.search_runs(experiment_names=["tuning-test"])
+    assert len(found) == 6  # the study and its 5 trials
+    parent = found[found["tags.mlflow.runName"] == study.name]
+    assert len(parent) == 1 and parent["status"].iloc[0] == "FINISHED"
+    children = found[found["tags.mlflow.parentRunId"] == parent["run_id"].iloc[0]]
+    assert len(children) == 5
+    trials = study.trials.set_index("number")
+    for _, run in children.iterrows():
+        number = int(run["tags.workbench.trial"])
+        assert run["tags.workbench.state"] == trials.loc[number, "state"]
+        assert float(run["params.learning_rate"]) == pytest.approx(
+            trials.loc[number, "params_learning_rate"]
+        )
+        if trials.loc[number, "state"] == "COMPLETE":
+            assert run["metrics.valid-logloss"] == pytest.approx(trials.loc[number, "value"])
+    assert len(table) == 6
+
+
+def test_the_command_line_runs_a_study_and_saves_the_best_model(
+    client: Client, tmp_path: Path
+) -> None:
+    data = tmp_path / "higgs"
+    wb.generate("higgs", 6_000, data, partitions=2, seed=4, client=client)
+    out = tmp_path / "best.wbm"
+    args = ["--data", str(data), "--target", "is_signal", "--trials", "3", "--rounds", "20"]
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "tune", *args, "--seed", "1", "--out", str(out),
+         "--no-progress", "--metric", "logloss"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "best valid-logloss:" in done.stdout and "learning_rate =" in done.stdout
+    assert f"best model saved to {out}" in done.stdout
+    model = wb.load_model(str(out))
+    assert model.kind == "xgboost" and model.task == "binary"
+    # a file that is not a model is refused before any cluster starts
+    other = tmp_path / "notes.txt"
+    other.write_text("mine")
+    refused = subprocess.run(
+        [sys.executable, "-m", "workbench", "tune", *args, "--out", str(other), "--overwrite"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "notes.txt' exists and is not a workbench model" in (
+        refused.stderr
+    )
+    assert "is up" not in refused.stderr  # no cluster was started
+    assert other.read_text() == "mine"

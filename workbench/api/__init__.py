@@ -36,6 +36,7 @@ from workbench.api.clusters import (
 from workbench.clusters.joined import connect_configured
 from workbench.clusters.start import start_cluster
 from workbench.config import setup_logging
+from workbench.hooks import Recorder, set_tracker_factory
 
 if TYPE_CHECKING:
     from workbench.api.datasets import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     )
     from workbench.api.models import predict_to_folder, train_to_file
     from workbench.api.predictions import check_out, write_predictions
+    from workbench.api.tuning import tune_on
     from workbench.demo import run as run_demo
 
 logger = logging.getLogger(__name__)
@@ -89,6 +91,20 @@ def _close_started() -> None:
 
 set_default_client_factory(default_client)
 
+
+def _tracker(experiment: str) -> Recorder:
+    """A recorder of ``wb.train(..., experiment=)``'s runs: an MLflow tracker, loaded on first use.
+
+    Registered with :func:`workbench.hooks.set_tracker_factory` when ``workbench`` is imported,
+    so that the training room records runs without importing the tuning room (or MLflow).
+    """
+    tracking = importlib.import_module("workbench.tuning.tracking")
+    recorder: Recorder = tracking.Tracker(experiment)
+    return recorder
+
+
+set_tracker_factory(_tracker)
+
 # name -> (module, attribute): the operations that import the data and training stack
 _LAZY: dict[str, tuple[str, str]] = {
     "EntryView": ("workbench.api.datasets", "EntryView"),
@@ -98,6 +114,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "inspect_source": ("workbench.api.datasets", "inspect_source"),
     "predict_to_folder": ("workbench.api.models", "predict_to_folder"),
     "train_to_file": ("workbench.api.models", "train_to_file"),
+    "tune_on": ("workbench.api.tuning", "tune_on"),
     "check_out": ("workbench.api.predictions", "check_out"),
     "write_predictions": ("workbench.api.predictions", "write_predictions"),
     "run_demo": ("workbench.demo", "run"),
@@ -130,5 +147,6 @@ __all__ = [
     "render_profile",
     "run_demo",
     "train_to_file",
+    "tune_on",
     "write_predictions",
 ]

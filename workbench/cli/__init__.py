@@ -2,10 +2,11 @@
 
 One module per command group (:mod:`~workbench.cli.cluster`, :mod:`~workbench.cli.data`,
 :mod:`~workbench.cli.tls`, :mod:`~workbench.cli.train`, :mod:`~workbench.cli.lab`,
-:mod:`~workbench.cli.demo`); each imports only the public namespace (``workbench``),
-:mod:`workbench.api`, the base (errors, config), click and the standard library, and leaves the
-work to the API. The data and training stack loads when a command needs it (the API's
-operations that import it load on first use), so ``workbench --help`` stays quick.
+:mod:`~workbench.cli.demo`, :mod:`~workbench.cli.tune`, :mod:`~workbench.cli.runs`); each
+imports only the public namespace
+(``workbench``), :mod:`workbench.api`, the base (errors, config), click and the standard
+library, and leaves the work to the API. The data and training stack loads when a command needs
+it (the API's operations that import it load on first use), so ``workbench --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from workbench.cli.cluster import cluster, hardware_cmd, profiles_cmd
 from workbench.cli.data import data
 from workbench.cli.demo import demo_cmd
 from workbench.cli.lab import lab_cmd
+from workbench.cli.runs import runs_cmd
 from workbench.cli.tls import tls
 from workbench.cli.train import predict_cmd, train_cmd
+from workbench.cli.tune import tune_cmd
 from workbench.config import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,9 @@ for _command in (
     demo_cmd,
     train_cmd,
     predict_cmd,
+    tune_cmd,
     lab_cmd,
+    runs_cmd,
     tls,
 ):
     main.add_command(_command)

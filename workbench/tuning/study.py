@@ -55,6 +55,7 @@ from workbench.tuning.tracking import Tracker
 
 if TYPE_CHECKING:
     from distributed import Client
+    from optuna.pruners import BasePruner
 
 logger = logging.getLogger(__name__)
 
@@ -275,12 +276,25 @@ def _optuna() -> Any:
     return optuna
 
 
+# validation metrics a study may add to a task's defaults (XGBoost's names)
+_TASK_METRICS = {
+    "binary": ("logloss", "auc", "aucpr", "error", "pre", "map", "ndcg"),
+    "multiclass": ("mlogloss", "merror", "auc"),
+    "regression": ("rmse", "mae", "mape", "rmsle", "mphe"),
+}
+
+
 def _watched(
     metric: str | None, backend: Any, task: str, n_classes: int | None, params: dict[str, Any]
 ) -> tuple[str, list[str]]:
-    """The metric to optimise and the eval_metric list with it last (early stopping's)."""
+    """The metric to optimise and the eval_metric list with it last (early stopping's).
+
+    Without ``params["eval_metric"]``, a metric of the task that the model's defaults lack
+    is added to them (XGBoost's names); with it, ``metric`` must be one of those given.
+    """
     given = params.get("eval_metric")
-    if given is None:
+    defaults = given is None
+    if defaults:
         given = backend.default_params(task, n_classes).get("eval_metric")
     metrics = [given] if isinstance(given, str) else list(given or [])
     if metric is None:
@@ -291,11 +305,13 @@ def _watched(
         return metrics[-1], metrics
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a metric name (str), e.g. 'logloss', not {metric!r}")
-    if metric not in metrics:
+    known = metrics if not defaults or backend.name != "xgboost" else _TASK_METRICS.get(task, ())
+    if metric not in metrics and metric not in known:
+        choices = list(dict.fromkeys([*metrics, *known]))
         raise ValueError(
-            f"metric={metric!r} is not one of the {task} task's validation metrics "
-            f"({', '.join(metrics)}); choose one of them, or set params={{'eval_metric': "
-            f"[..., {metric!r}]}}"
+            f"metric={metric!r} is not a validation metric of the {task} task here; use one of "
+            f"{', '.join(choices)}"
+            + ("" if defaults else f", or add it to params['eval_metric'] ({given!r})")
         )
     return metric, [m for m in metrics if m != metric] + [metric]
 
@@ -319,7 +335,7 @@ def tune(
     rounds: int = 500,
     early_stopping: int | str | None = "auto",
     space: dict[str, Any] | None = None,
-    pruning: bool | None = None,
+    pruning: bool | BasePruner | None = None,
     placement: str = "auto",
     experiment: str | None = None,
     *,
@@ -351,8 +367,9 @@ def tune(
         ``{parameter: Optuna distribution}``; ``None`` for the model's default space
         (:func:`workbench.tuning.space.default_space`).
     pruning
-        Stop trials that fall behind (Optuna's successive halving on the metric per round);
-        ``None``: where the model can (``xgboost``).
+        Stop trials that fall behind: Optuna's successive halving on the metric per round
+        (its first rung after a twentieth of ``rounds``, a third kept at each); ``None``:
+        where the model can (``xgboost``); or an Optuna pruner of your own.
     placement
         ``"packed"``: one whole trial per worker, the data copied to each once; ``"gang"``:
         one distributed trial at a time on every worker; ``"auto"``: packed when the data fit
@@ -407,8 +424,8 @@ def tune(
     trials = _positive(trials, "trials", 50)
     if pruning is None:
         pruning = caps.interrupt
-    if not isinstance(pruning, bool):
-        raise TypeError(f"pruning must be True, False or None, not {pruning!r}")
+    if not isinstance(pruning, bool | optuna.pruners.BasePruner):
+        raise TypeError(f"pruning must be True, False, None or an Optuna pruner, not {pruning!r}")
     if pruning and not caps.interrupt:
         raise ValueError(
             f"pruning=True needs a model that reports its rounds and stops on request; "
@@ -483,7 +500,7 @@ def _run(
     early_stopping: int | None,
     space: dict[str, Any],
     params: dict[str, Any],
-    pruning: bool,
+    pruning: Any,
     placement: str,
     metric: str,
     seed: int | None,
@@ -514,7 +531,14 @@ def _run(
             n_classes = len(sets.classes)
     maximize = _maximize(metric)
     sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-    pruner = optuna.pruners.SuccessiveHalvingPruner() if pruning else optuna.pruners.NopPruner()
+    if isinstance(pruning, optuna.pruners.BasePruner):
+        pruner = pruning
+    elif pruning:  # the first rung after a twentieth of the rounds: round 1 says little
+        pruner = optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=max(1, rounds // 20), reduction_factor=3
+        )
+    else:
+        pruner = optuna.pruners.NopPruner()
     optuna_study = optuna.create_study(
         study_name=name,
         direction="maximize" if maximize else "minimize",
@@ -556,7 +580,7 @@ def _run(
         fixed=params,
         metric=metric,
         maximize=maximize,
-        pruning=pruning,
+        pruning=pruning is not False,
         trials=trials,
         notify=notify,
         keep=keep,
@@ -575,6 +599,7 @@ def _run(
             early_stopping=early_stopping,
             client=client,
             device=device,
+            progress=show,
         )
 
     experiment_info = None
@@ -673,6 +698,7 @@ def _track_trial(
         tags={**context, "workbench.trial": str(record.number), "workbench.state": record.state},
         params=search.params_of(record),
         parent=parent,
+        start_time=record.started,
     )
     history = {"valid": {search.metric: [v for v in record.curve if not math.isnan(v)]}}
     metrics = {f"valid-{search.metric}": record.value} if math.isfinite(record.value) else {}
@@ -683,6 +709,7 @@ def _track_trial(
         metrics=metrics,
         model=model,
         status="FINISHED" if record.state in ("COMPLETE", "PRUNED") else "FAILED",
+        end_time=record.started + record.seconds if math.isfinite(record.seconds) else None,
     )
 
 

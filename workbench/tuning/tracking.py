@@ -193,10 +193,19 @@ def _probe_http(uri: str, origin: str) -> None:
         raise _cannot_open(uri, origin, f"the server does not answer ({e})") from None
 
 
+# MLflow's and Alembic's INFO lines when a new SQLite store gets its tables (left alone when the
+# user has set these loggers' levels)
+_STORE_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")
+
+
 def _open_client(mlflow: ModuleType, uri: str, origin: str) -> Any:
     """An :class:`mlflow.MlflowClient` of ``uri``, or ValueError naming the URI; no litter."""
     created = _check_sqlite(uri, origin)
     _probe_http(uri, origin)
+    for name in _STORE_LOGGERS:  # "Creating initial MLflow database tables...": on stderr,
+        chatty = logging.getLogger(name)  # which a notebook shows as an error block
+        if chatty.level == logging.NOTSET:
+            chatty.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_STORE_WARNING)
@@ -258,6 +267,7 @@ class _Entry:
     tags: dict[str, str] | None = None
     model: Model | None = None
     status: str | None = "FINISHED"
+    end_time: float | None = None  # seconds since the epoch; None: when it is written
 
 
 class Tracker:
@@ -352,6 +362,7 @@ class Tracker:
         tags: dict[str, str],
         params: dict[str, Any] | None = None,
         parent: str | None = None,
+        start_time: float | None = None,
     ) -> str:
         """Start a run (status ``RUNNING``) and return its id; end it with :meth:`log_run`.
 
@@ -366,9 +377,15 @@ class Tracker:
         parent
             The id of a parent run (a study's): tagged ``mlflow.parentRunId``, so MLflow's UI
             nests this run under it.
+        start_time
+            When the run began (seconds since the epoch), for a run recorded after its work
+            (a study's trial); now by default.
         """
         tags = {**tags, **({"mlflow.parentRunId": parent} if parent else {})}
-        run = self._client.create_run(self.experiment_id, run_name=name, tags=_tag_values(tags))
+        begun = int(start_time * 1000) if start_time is not None else None
+        run = self._client.create_run(
+            self.experiment_id, start_time=begun, run_name=name, tags=_tag_values(tags)
+        )
         run_id = str(run.info.run_id)
         if params:
             self._submit(_Entry(run_id, params=params, status=None))
@@ -384,6 +401,7 @@ class Tracker:
         tags: dict[str, str] | None = None,
         model: Model | None = None,
         status: str = "FINISHED",
+        end_time: float | None = None,
     ) -> None:
         """Queue what a run recorded, and its end; the writer thread records it in order.
 
@@ -407,8 +425,10 @@ class Tracker:
             artifact ``model/model.wbm`` (``wb.load_model`` reads it back).
         status
             How the run ends: ``FINISHED``, ``FAILED`` or ``KILLED``.
+        end_time
+            When its work ended (seconds since the epoch); when it is written by default.
         """
-        self._submit(_Entry(run_id, params, history, metrics, tags, model, status))
+        self._submit(_Entry(run_id, params, history, metrics, tags, model, status, end_time))
 
     def record(
         self,
@@ -514,7 +534,8 @@ class Tracker:
                     entry.model.save(Path(folder) / "model.wbm")
                     client.log_artifacts(run_id, folder, artifact_path="model")
             if entry.status is not None:
-                client.set_terminated(run_id, status=entry.status)
+                ended = int(entry.end_time * 1000) if entry.end_time is not None else None
+                client.set_terminated(run_id, status=entry.status, end_time=ended)
         except BaseException:
             with contextlib.suppress(Exception):  # the run says it is incomplete
                 client.set_terminated(run_id, status="FAILED")

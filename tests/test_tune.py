@@ -409,3 +409,20 @@ def test_the_command_line_runs_a_study_and_saves_the_best_model(
     )
     assert "is up" not in refused.stderr  # no cluster was started
     assert other.read_text() == "mine"
+
+
+def test_a_store_that_cannot_be_opened_is_refused_before_any_trial(
+    client: Client, higgs: tuple[wb.Dataset, ...], tmp_path: Path
+) -> None:
+    import dask
+
+    train, valid, _ = higgs
+    bad = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'mlflow.db'}"
+    before = set(client.who_has())
+    with (
+        dask.config.set({"workbench.tracking.uri": bad}),
+        pytest.raises(ValueError, match=r"no/such/folder/mlflow.db.*workbench.tracking.uri"),
+    ):
+        wb.tune(train, valid, experiment="e", client=client, progress=False)
+    assert set(client.who_has()) <= before
+    assert not (tmp_path / "no").exists()  # nothing made on the way

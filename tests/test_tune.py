@@ -426,3 +426,20 @@ def test_a_store_that_cannot_be_opened_is_refused_before_any_trial(
         wb.tune(train, valid, experiment="e", client=client, progress=False)
     assert set(client.who_has()) <= before
     assert not (tmp_path / "no").exists()  # nothing made on the way
+
+
+def test_a_linear_study_runs_gang_judged_on_the_final_metrics(
+    client: Client, higgs: tuple[wb.Dataset, ...]
+) -> None:
+    train, valid, _ = higgs
+    study = wb.tune(
+        train, valid, model="linear", trials=3, metric="auc", seed=0, client=client,
+        progress=False,
+    )  # fmt: skip
+    assert study.placement == "gang" and "packed trials are XGBoost's" in study.placement_reason
+    assert study.direction == "maximize"
+    assert list(study.trials["state"]) == ["COMPLETE"] * 3
+    assert study.best_model.metrics["auc"] == pytest.approx(study.best_value)
+    assert 0.6 < study.best_value < 1
+    with pytest.raises(ValueError, match=r"metric='aucpr_typo' is not a validation metric"):
+        wb.tune(train, valid, model="linear", metric="aucpr_typo", client=client)

@@ -457,6 +457,8 @@ def run_gang(search: Search, client: Any, data: GangData) -> None:
         record.best_round = model.best_iteration
         record.seconds = float(model.info.get("seconds", math.nan))
         record.value = search.value_of(record.curve, model.best_iteration)
+        if not record.curve:  # no metric per round (lightgbm's names, linear): the final ones
+            record.value = float(model.metrics.get(search.metric, math.nan))
         if model.info.get("stopped_by") == "on_round":
             search.tell(record, "PRUNED")
         elif model.info.get("interrupted"):

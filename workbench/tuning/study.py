@@ -34,6 +34,7 @@ from workbench.display.study import (
     study_text,
 )
 from workbench.errors import MissingDependencyError, TrainingError
+from workbench.metrics.registry import default_metrics
 from workbench.training import backends
 from workbench.training.api import check_args
 from workbench.training.api import train as train_model
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # metrics where larger is better (XGBoost's names; LightGBM's alike)
-_MAXIMIZE = ("auc", "aucpr", "pre", "map", "ndcg", "average_precision")
+_MAXIMIZE = ("auc", "aucpr", "pre", "map", "ndcg", "average_precision", "accuracy", "r2")
 
 
 def _maximize(metric: str) -> bool:
@@ -290,8 +291,20 @@ def _watched(
     """The metric to optimise and the eval_metric list with it last (early stopping's).
 
     Without ``params["eval_metric"]``, a metric of the task that the model's defaults lack
-    is added to them (XGBoost's names); with it, ``metric`` must be one of those given.
+    is added to them (XGBoost's names); with it, ``metric`` must be one of those given. Other
+    models are judged on :func:`workbench.train`'s final validation metrics (``logloss`` or
+    ``rmse`` by default).
     """
+    if backend.name != "xgboost":  # judged on wb.train's final metrics (model.metrics)
+        names = default_metrics(task)
+        if metric is None:
+            return ("rmse" if task == "regression" else "logloss"), []
+        if metric not in names:
+            raise ValueError(
+                f"metric={metric!r} is not a validation metric of the {task} task for "
+                f"model={backend.name!r}; use one of {', '.join(names)}"
+            )
+        return metric, []
     given = params.get("eval_metric")
     defaults = given is None
     if defaults:

@@ -377,6 +377,14 @@ def test_every_trial_is_an_mlflow_run_under_the_study(
         )
         if trials.loc[number, "state"] == "COMPLETE":
             assert run["metrics.valid-logloss"] == pytest.approx(trials.loc[number, "value"])
+            # the trial's model file, with the trial's own parameters
+            folder = mlflow.artifacts.download_artifacts(
+                run_id=run["run_id"], artifact_path="model", dst_path=str(tmp_path / f"m{number}")
+            )
+            saved = wb.load_model(str(Path(folder) / "model.wbm"))
+            assert saved.params["learning_rate"] == pytest.approx(
+                trials.loc[number, "params_learning_rate"]
+            )
     assert len(table) == 6
 
 

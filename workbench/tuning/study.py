@@ -472,33 +472,37 @@ def tune(
         categorical=categorical,
         params=params,
     )
-    tracker = Tracker(experiment) if experiment is not None else None
-    show = bool(config.get("train.progress", progress))
-    client = ensure_client(client)
-    name = name or f"study-{uuid.uuid4().hex[:8]}"
-    with client.as_current(), _quiet_optuna(optuna):
-        return _run(
-            train,
-            valid,
-            client=client,
-            backend=backend,
-            model=model,
-            trials=trials,
-            rounds=rounds,
-            early_stopping=early_stopping,
-            space=searched,
-            params=params,
-            pruning=pruning,
-            placement=placement,
-            metric=watched,
-            seed=seed,
-            timeout=timeout,
-            refit=refit,
-            name=name,
-            device=device,
-            show=show,
-            tracker=tracker,
-        )
+    tracker = Tracker(experiment) if experiment is not None else None  # before any cluster
+    try:
+        show = bool(config.get("train.progress", progress))
+        client = ensure_client(client)
+        name = name or f"study-{uuid.uuid4().hex[:8]}"
+        with client.as_current(), _quiet_optuna(optuna):
+            return _run(
+                train,
+                valid,
+                client=client,
+                backend=backend,
+                model=model,
+                trials=trials,
+                rounds=rounds,
+                early_stopping=early_stopping,
+                space=searched,
+                params=params,
+                pruning=pruning,
+                placement=placement,
+                metric=watched,
+                seed=seed,
+                timeout=timeout,
+                refit=refit,
+                name=name,
+                device=device,
+                show=show,
+                tracker=tracker,
+            )
+    finally:
+        if tracker is not None:  # flushed: every run written, or its error raised
+            tracker.close()
 
 
 def _run(
@@ -569,11 +573,13 @@ def _run(
             _track_trial(tracker, parent, context, record, search, trained)
 
     def keep(record: Record, outcome: Any) -> Model:
-        trained = outcome if isinstance(outcome, Model) else model_from_result(outcome, _like())
+        trained = (
+            outcome if isinstance(outcome, Model) else model_from_result(outcome, _like(record))
+        )
         study_box[0].offer(record, trained)
         return trained
 
-    def _like() -> dict[str, Any]:
+    def _like(record: Record) -> dict[str, Any]:
         assert sets is not None
         return {
             "kind": model,
@@ -582,7 +588,7 @@ def _run(
             "features": dict(sets.features),
             "categories": dict(sets.categories),
             "classes": sets.classes.tolist() if sets.classes is not None else None,
-            "params": backend.effective_params(task, n_classes, params, "cpu"),
+            "params": backend.effective_params(task, n_classes, search.params_of(record), "cpu"),
             "rounds": rounds,
             "info": {"source": train.source, "study": name},
         }
@@ -679,7 +685,6 @@ def _run(
             with contextlib.suppress(Exception):
                 metrics = {"best_value": study.best_value} if _any_done(search) else {}
                 tracker.log_run(parent, metrics=metrics, status=status)
-            tracker.close()
     if not _any_done(search):
         failed = [r.error for r in search.records.values() if r.error]
         if failed and not search.interrupted:

@@ -87,6 +87,19 @@ class Watch:
         for address in self.workers:
             self.client.subscribe_topic(address, partial(self._on_event, address))
             self._subscribed.append(address)
+        # The subscriptions travel on the client's batched stream: a worker removed before the
+        # scheduler has them would go unheard (seen in CI). Wait until it has them (briefly).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                if self.client.run_on_scheduler(
+                    _subscribed, topics=list(self._subscribed), client_id=self.client.id
+                ):
+                    break
+            except Exception as e:  # an old scheduler without a broker: nothing to wait for
+                logger.debug("could not check the subscriptions: %s", e)
+                break
+            time.sleep(0.01)
         return self
 
     def __exit__(
@@ -211,3 +224,9 @@ def restart_grace() -> float | None:
     if config.get("train.restart-grace") is None:
         return None
     return config.timeout_seconds("train.restart-grace")
+
+
+def _subscribed(dask_scheduler: Any, topics: list[str], client_id: str) -> bool:
+    """Whether the scheduler has ``client_id``'s subscription to every topic (on the scheduler)."""
+    known = dask_scheduler._broker._topics  # a defaultdict: .get does not make topics
+    return all(client_id in getattr(known.get(t), "subscribers", ()) for t in topics)

@@ -39,7 +39,8 @@ from workbench.tuning.packed import Replica, TrialResult, TrialSpec, build_repli
 
 logger = logging.getLogger(__name__)
 
-POLL = 0.05  # seconds between looks at the trials, the events and the workers
+POLL = 0.05  # seconds between looks at the trials and their events
+WORKERS_EVERY = 1.0  # seconds between questions to the scheduler about its workers
 
 
 @dataclass
@@ -58,7 +59,6 @@ class Record:
     curve: list[float] = field(default_factory=list)  # the watched metric per round
     error: str = ""
     prune_asked: bool = False
-    stop_asked: bool = False
     topic: str = ""
 
 
@@ -216,7 +216,6 @@ def run_packed(search: Search, client: Any, data: PackedData, workers: list[str]
     events: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
     replicas: dict[str, Any] = {}
     running: dict[str, tuple[Record, Any]] = {}  # worker -> (record, future)
-    by_topic: dict[str, Record] = {}
 
     def copy_to(worker: str, alive: set[str]) -> None:
         done = [f for w, f in replicas.items() if w in alive and f.status == "finished"]
@@ -252,7 +251,6 @@ def run_packed(search: Search, client: Any, data: PackedData, workers: list[str]
         record = search.ask()
         record.worker = worker
         record.topic = progress.new_topic()
-        by_topic[record.topic] = record
         client.subscribe_topic(record.topic, on_event(record.number))
         params = search.params_of(record)
         spec = TrialSpec(
@@ -317,7 +315,6 @@ def run_packed(search: Search, client: Any, data: PackedData, workers: list[str]
                 stop(record)
 
     def stop(record: Record) -> None:
-        record.stop_asked = True
         with contextlib.suppress(Exception):  # the worker may be gone: nothing to stop
             client.run(progress.request_stop, record.topic, workers=[record.worker])
 
@@ -335,6 +332,7 @@ def run_packed(search: Search, client: Any, data: PackedData, workers: list[str]
     if not replicas:
         raise RuntimeError("the data could not be copied to any worker")
     known = set(replicas)
+    next_look = 0.0  # when to ask the scheduler for its workers next
     try:
         while True:
             with search.interruptible(stop_all):
@@ -354,7 +352,10 @@ def run_packed(search: Search, client: Any, data: PackedData, workers: list[str]
                         error = _error_text(fut)
                         finish(worker, "FAIL", None, error)
                         logger.warning("trial %d failed: %s", record.number, error)
-                alive = set(client.scheduler_info(n_workers=-1)["workers"])
+                if time.monotonic() < next_look:
+                    continue
+                next_look = time.monotonic() + WORKERS_EVERY
+                alive = set(client.scheduler_info(n_workers=-1)["workers"])  # a round trip
                 for worker in list(replicas):
                     if worker not in alive:  # lost: its trial fails, the others go on
                         replicas.pop(worker).release()  # not cancel: copies made from it stay
